@@ -1,0 +1,305 @@
+"""HTTP transport for ADE Extract Jobs v1 on aiohttp.
+
+This is the one seam where the outside world is translated: aiohttp and OS exceptions become
+:mod:`ade_async._errors` transport errors, HTTP error statuses become :class:`APIStatusError`
+subclasses, and bodies become wire models. Everything ADE-specific about requests (paths, form
+fields, the ``pageSize`` spelling, where errors live in bodies) is here or in ``_wire``.
+
+Security rules enforced here:
+
+* the ``Authorization`` header is attached per request, to API requests only. The download of an
+  ``output_url`` (a presigned storage URL on another host) is sent without it, and the session
+  has no default headers that could carry it;
+* API requests do not follow redirects, so the header cannot be replayed to another host;
+* no cookies are kept (the API needs none; a cookie jar could carry state between hosts);
+* messages and logs name the method and path only, never headers, and never the query string of a
+  presigned URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import msgspec
+
+from ._config import ApiKey, Timeouts
+from ._errors import (
+    ClientClosedError,
+    ConnectError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    MalformedResponseError,
+    ReadTimeoutError,
+    TransportError,
+    error_for_status,
+)
+from ._retry_after import parse_retry_after
+from ._version import __version__
+from ._wire import (
+    AsyncExtractRequest,
+    ExtractJobStatusResponse,
+    JobCreationResponse,
+    JobsListResponse,
+    decode_created,
+    decode_job,
+    decode_job_list,
+)
+
+__all__ = ["JOBS_PATH", "Response", "Transport", "redact_url"]
+
+logger = logging.getLogger("ade_async")
+
+_T = TypeVar("_T")
+
+#: The collection path of ADE Extract Jobs v1.
+JOBS_PATH: Final = "/v1/ade/extract/jobs"
+
+
+class Response(msgspec.Struct, frozen=True, kw_only=True):
+    """A raw HTTP answer, before it is judged by status."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host/path`` of a URL: presigned URLs carry credentials in their query string."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path
+
+
+class Transport:
+    """One aiohttp session talking to the ADE API for one client.
+
+    The session is created by :meth:`open`, inside the running event loop (aiohttp binds a session
+    to the loop it was created in), and closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: ApiKey,
+        timeouts: Timeouts,
+        max_connections: int = 100,
+        user_agent: str | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = api_key
+        self._timeouts = timeouts
+        self._max_connections = max_connections
+        self._user_agent = user_agent or (
+            f"ade_async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    async def open(self) -> None:
+        """Create the HTTP session. Must be called from inside the running event loop."""
+        if self._session is not None:
+            raise RuntimeError("the transport is already open")
+        timeout = aiohttp.ClientTimeout(
+            total=self._timeouts.total,
+            connect=self._timeouts.connect,
+            sock_read=self._timeouts.read,
+        )
+        connector = aiohttp.TCPConnector(limit=self._max_connections)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": self._user_agent},
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        """Close the session and its connections. Safe to call twice."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    # --- the three API calls -------------------------------------------------------------------
+
+    async def create_job(self, request: AsyncExtractRequest) -> JobCreationResponse:
+        """``POST /v1/ade/extract/jobs``: returns the new job's id (HTTP 202)."""
+        form = aiohttp.FormData()
+        form.add_field("schema", request.schema)
+        if request.markdown is not None:
+            # The real API rejects a markdown part without a filename (422 "Invalid file
+            # provided"), so the content always goes as a named file part.
+            form.add_field(
+                "markdown",
+                request.markdown,
+                filename=request.markdown_filename,
+                content_type="text/markdown",
+            )
+        if request.markdown_url is not None:
+            form.add_field("markdown_url", request.markdown_url)
+        if request.model is not None:
+            form.add_field("model", request.model)
+        # Sent as text, the way curl -F sends booleans; FastAPI parses "true"/"false".
+        form.add_field("strict", "true" if request.strict else "false")
+        if request.output_save_url is not None:
+            form.add_field("output_save_url", request.output_save_url)
+        response = await self._send("POST", JOBS_PATH, data=form)
+        self._raise_for_status("POST", JOBS_PATH, response)
+        return self._decode("POST", JOBS_PATH, response, decode_created)
+
+    async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
+        """``GET /v1/ade/extract/jobs/{job_id}``. 200 and 206 are both success."""
+        path = f"{JOBS_PATH}/{quote(job_id, safe='')}"
+        response = await self._send("GET", path)
+        self._raise_for_status("GET", path, response)
+        if response.status == 206:
+            # 206: completed, but the output does not fully conform to the schema; a success
+            # whose warnings are in the result's metadata.
+            logger.debug("job %s completed with schema warnings (206)", job_id)
+        return self._decode("GET", path, response, decode_job)
+
+    async def list_jobs(self, *, page: int, page_size: int, status: str | None) -> JobsListResponse:
+        """``GET /v1/ade/extract/jobs``: one page (``page`` is 0-based; ``pageSize`` is camelCase)."""
+        params: dict[str, str] = {"page": str(page), "pageSize": str(page_size)}
+        if status is not None:
+            params["status"] = status
+        response = await self._send("GET", JOBS_PATH, params=params)
+        self._raise_for_status("GET", JOBS_PATH, response)
+        return self._decode("GET", JOBS_PATH, response, decode_job_list)
+
+    async def download(self, url: str) -> Response:
+        """GET a presigned ``output_url``: no Authorization header, redirects allowed.
+
+        Returns the raw answer whatever its status; the caller decides what an error means
+        (an expired URL is refreshed by re-getting the job).
+        """
+        return await self._send("GET", url, authenticated=False)
+
+    # --- one place for I/O and error mapping ----------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        data: aiohttp.FormData | None = None,
+        params: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> Response:
+        session = self._session
+        if session is None or session.closed:
+            raise ClientClosedError("The client is closed; use it inside `async with Client(...)`.")
+        if authenticated:
+            url = self._base_url + path_or_url
+            headers = {"Authorization": f"Bearer {self._api_key.reveal()}"}
+            shown = path_or_url
+        else:
+            url = path_or_url
+            headers = {}
+            shown = redact_url(path_or_url)
+        started = time.monotonic()
+        try:
+            async with session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                allow_redirects=not authenticated,
+            ) as answer:
+                body = await answer.read()
+                response = Response(status=answer.status, headers=answer.headers, body=body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectTimeoutError(
+                f"{method} {shown}: timed out connecting to the server", method=method, path=shown
+            ) from exc
+        except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
+            raise ReadTimeoutError(
+                f"{method} {shown}: timed out waiting for the answer (the request was sent)",
+                method=method,
+                path=shown,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Refused, DNS, TLS: the connection never opened, so nothing was sent.
+            raise ConnectError(
+                f"{method} {shown}: could not connect: {_os_reason(exc)}", method=method, path=shown
+            ) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+            raise ConnectionLostError(
+                f"{method} {shown}: the connection was lost before a complete answer "
+                "(the server may have acted on the request)",
+                method=method,
+                path=shown,
+            ) from exc
+        except aiohttp.ClientResponseError as exc:  # unparseable status line, too many redirects
+            raise MalformedResponseError(
+                f"{method} {shown}: invalid HTTP answer ({exc.status})",
+                method=method,
+                path=shown,
+                status_code=exc.status,
+            ) from exc
+        except aiohttp.ClientError as exc:  # anything else aiohttp may add: never let it escape
+            raise TransportError(
+                f"{method} {shown}: {type(exc).__name__}", method=method, path=shown
+            ) from exc
+        logger.debug(
+            "%s %s -> %d (%d bytes, %.1f ms)",
+            method,
+            shown,
+            response.status,
+            len(response.body),
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    @staticmethod
+    def _raise_for_status(method: str, path: str, response: Response) -> None:
+        # Only 2xx is success; a 3xx is an error too, because API requests never follow redirects.
+        if 200 <= response.status < 300:
+            return
+        raise error_for_status(
+            response.status,
+            body=_error_body(response.body),
+            method=method,
+            path=path,
+            retry_after=parse_retry_after(response.headers, now=time.time()),
+        )
+
+    @staticmethod
+    def _decode(method: str, path: str, response: Response, decode: Callable[[bytes], _T]) -> _T:
+        try:
+            return decode(response.body)
+        except msgspec.DecodeError as exc:
+            raise MalformedResponseError(
+                f"{method} {path} answered {response.status} with a body that does not match the API: {exc}",
+                method=method,
+                path=path,
+                status_code=response.status,
+            ) from exc
+
+
+def _error_body(raw: bytes) -> Any:
+    """An error body parsed as JSON when it is JSON, else its text (``None`` when empty)."""
+    if not raw.strip():
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
+    err = exc.os_error
+    return err.strerror or type(err).__name__ if err is not None else type(exc).__name__

@@ -1,0 +1,119 @@
+"""The error tree: one root, status errors by code, defensive reading of error bodies."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+import ade_async
+from ade_async._errors import describe_error_body, error_for_status
+from ade_async._retry_after import parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, ade_async.BadRequestError),
+        (401, ade_async.AuthenticationError),
+        (402, ade_async.PaymentRequiredError),
+        (403, ade_async.PermissionDeniedError),
+        (404, ade_async.NotFoundError),
+        (422, ade_async.UnprocessableEntityError),
+        (429, ade_async.RateLimitError),
+        (500, ade_async.ServerError),
+        (503, ade_async.ServerError),
+        (418, ade_async.APIStatusError),
+    ],
+)
+def test_status_classes(status: int, cls: type[ade_async.APIStatusError]) -> None:
+    err = error_for_status(status, body=None, method="GET", path="/p")
+    assert type(err) is cls
+    assert isinstance(err, ade_async.ADEError)
+    assert err.status_code == status
+    assert str(err) == f"GET /p answered {status}"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"error": "Invalid JSON schema"}, "Invalid JSON schema"),  # create puts errors in `error`
+        ({"message": "Job not found"}, "Job not found"),  # get and list use `message`
+        ({"error": {"message": "nested"}}, "nested"),
+        ({"detail": "plain detail"}, "plain detail"),
+        ({"detail": [{"loc": ["body", "schema"], "msg": "Field required", "type": "missing"}]}, "body.schema: Field required"),
+        ({"code": "rate_limit_exceeded"}, "rate_limit_exceeded"),
+        ("<html>Bad gateway</html>", "<html>Bad gateway</html>"),
+        (None, ""),
+    ],
+)
+def test_error_body_is_read_defensively(body: object, reason: str) -> None:
+    assert describe_error_body(body) == reason
+
+
+def test_long_bodies_are_clipped() -> None:
+    assert len(describe_error_body("x" * 10_000)) <= 500
+
+
+def test_422_detail_is_parsed() -> None:
+    body = {"detail": [{"loc": ["body", "markdown"], "msg": "Invalid file provided", "type": "value_error"}]}
+    err = error_for_status(422, body=body, method="POST", path="/v1/ade/extract/jobs")
+    assert isinstance(err, ade_async.UnprocessableEntityError)
+    assert err.detail == (
+        ade_async.ValidationErrorItem(loc=("body", "markdown"), msg="Invalid file provided", type="value_error"),
+    )
+    assert "Invalid file provided" in str(err)
+
+
+def test_422_with_another_shape_keeps_the_body() -> None:
+    err = error_for_status(422, body={"error": "Unsupported format"}, method="POST", path="/x")
+    assert isinstance(err, ade_async.UnprocessableEntityError)
+    assert err.detail == ()
+    assert err.body == {"error": "Unsupported format"}
+    assert "Unsupported format" in str(err)
+
+
+def test_429_carries_retry_after() -> None:
+    err = error_for_status(429, body=None, method="POST", path="/x", retry_after=2.5)
+    assert isinstance(err, ade_async.RateLimitError)
+    assert err.retry_after == 2.5
+
+
+def test_transport_errors_say_whether_the_request_was_sent() -> None:
+    assert not ade_async.ConnectError("m", method="POST", path="/x").request_sent
+    assert not ade_async.ConnectTimeoutError("m", method="POST", path="/x").request_sent
+    assert ade_async.ReadTimeoutError("m", method="POST", path="/x").request_sent
+    assert ade_async.ConnectionLostError("m", method="POST", path="/x").request_sent
+
+
+def test_job_errors_carry_the_job_id() -> None:
+    err = ade_async.JobFailedError("failed", job_id="j1", failure_reason="boom")
+    assert isinstance(err, ade_async.JobError)
+    assert (err.job_id, err.failure_reason) == ("j1", "boom")
+    assert repr(err) == "JobFailedError('failed')"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),  # the precise one wins, as in the SDK
+        ({"retry-after-ms": "junk", "Retry-After": "9"}, 9.0),
+        ({"Retry-After": "-3"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> None:
+    assert parse_retry_after(headers, now=1_000_000.0) == expected
+
+
+def test_retry_after_http_date() -> None:
+    now = 1_800_000_000.0
+    header = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after({"Retry-After": header}, now=now) == pytest.approx(30.0)
+    past = email.utils.formatdate(now - 30, usegmt=True)
+    assert parse_retry_after({"Retry-After": past}, now=now) == 0.0

@@ -1,0 +1,202 @@
+"""The transport seam: aiohttp never leaks, failures map to the error tree, the key stays home.
+
+These tests use small purpose-built aiohttp servers on loopback, to produce exactly the failure
+each one needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+
+import ade_async
+
+pytestmark = pytest.mark.anyio
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connection_refused_is_a_connect_error_and_nothing_was_sent() -> None:
+    async with ade_async.Client(api_key="k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+        with pytest.raises(ade_async.ConnectError) as info:
+            await client.create_job("# doc", schema=SCHEMA)
+    assert not info.value.request_sent
+    assert info.value.path == "/v1/ade/extract/jobs"
+
+
+async def test_slow_answer_is_a_read_timeout() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/v1/ade/extract/jobs/{job_id}", slow)
+    async with serve(app) as url:
+        timeouts = ade_async.Timeouts(read=0.2)
+        async with ade_async.Client(api_key="k", base_url=url, timeouts=timeouts) as client:
+            with pytest.raises(ade_async.ReadTimeoutError) as info:
+                await client.get_job("j")
+    assert info.value.request_sent
+
+
+async def test_dropped_connection_is_connection_lost() -> None:
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        await asyncio.sleep(0.1)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/v1/ade/extract/jobs", drop)
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
+        with pytest.raises(ade_async.ConnectionLostError) as info:
+            await client.create_job("# doc", schema=SCHEMA)
+    assert info.value.request_sent  # the create may have been accepted: not safe to repeat blindly
+
+
+@pytest.mark.parametrize("body", [b"{", b"[]", b'{"id": "x"}', b"<html>ok</html>"])
+async def test_malformed_success_body(body: bytes) -> None:
+    async def weird(request: web.Request) -> web.Response:
+        return web.Response(status=202, body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/ade/extract/jobs", weird)
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
+        with pytest.raises(ade_async.MalformedResponseError) as info:
+            await client.create_job("# doc", schema=SCHEMA)
+    assert info.value.status_code == 202
+
+
+async def test_api_redirects_are_not_followed_so_the_key_cannot_travel() -> None:
+    seen: list[str | None] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"job_id": "j"}, status=202)
+
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", elsewhere)
+    async with serve(other) as other_url:
+
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(other_url + "/v1/ade/extract/jobs")
+
+        app = web.Application()
+        app.router.add_post("/v1/ade/extract/jobs", redirect)
+        async with serve(app) as url, ade_async.Client(api_key="secret-key", base_url=url) as client:
+            with pytest.raises(ade_async.APIStatusError) as info:
+                await client.create_job("# doc", schema=SCHEMA)
+    assert info.value.status_code == 307
+    assert seen == []
+
+
+async def test_request_shape_and_headers() -> None:
+    captured: dict[str, object] = {}
+
+    async def create(request: web.Request) -> web.Response:
+        captured["auth"] = request.headers.get("Authorization")
+        captured["ua"] = request.headers.get("User-Agent")
+        fields: dict[str, object] = {}
+        async for part in await request.multipart():
+            assert not isinstance(part, type(None))
+            name = part.name
+            filename = getattr(part, "filename", None)
+            data = await part.read()  # type: ignore[union-attr]
+            fields[str(name)] = (filename, bytes(data))
+        captured["fields"] = fields
+        return web.json_response({"job_id": "j-1"}, status=202)
+
+    async def listing(request: web.Request) -> web.Response:
+        captured.setdefault("queries", []).append(dict(request.query))  # type: ignore[union-attr]
+        return web.json_response({"jobs": [], "has_more": False})
+
+    app = web.Application()
+    app.router.add_post("/v1/ade/extract/jobs", create)
+    app.router.add_get("/v1/ade/extract/jobs", listing)
+    async with serve(app) as url, ade_async.Client(api_key="secret-key", base_url=url) as client:
+        job_id = await client.create_job(
+            "# Invoice\nTotal: 5", schema=SCHEMA, model="extract-latest", strict=True, output_save_url="https://o/x"
+        )
+        assert [job async for job in client.list_jobs(status="pending", page_size=7)] == []
+    assert job_id == "j-1"
+    assert captured["auth"] == "Bearer secret-key"
+    assert str(captured["ua"]).startswith("ade_async/")
+    fields = captured["fields"]
+    assert isinstance(fields, dict)
+    assert fields["schema"] == (None, b'{"type":"object","properties":{"a":{"type":"string"}}}')
+    assert fields["markdown"] == ("document.md", b"# Invoice\nTotal: 5")  # a named file part
+    assert fields["model"] == (None, b"extract-latest")
+    assert fields["strict"] == (None, b"true")
+    assert fields["output_save_url"] == (None, b"https://o/x")
+    assert "markdown_url" not in fields
+    assert captured["queries"] == [{"page": "0", "pageSize": "7", "status": "pending"}]
+
+
+async def test_job_ids_cannot_escape_the_path() -> None:
+    paths: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        paths.append(request.raw_path)
+        return web.json_response({"message": "Job not found"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", anything)
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
+        with pytest.raises(ade_async.NotFoundError):
+            await client.get_job("../../admin?x=1")
+    # Slashes and the question mark are escaped: the id stays one path segment with no query.
+    assert len(paths) == 1
+    assert paths[0].startswith("/v1/ade/extract/jobs/..%2F..%2Fadmin%3Fx")
+
+
+async def test_use_outside_the_context_manager_is_refused() -> None:
+    client = ade_async.Client(api_key="k", base_url="http://127.0.0.1:9")
+    with pytest.raises(ade_async.ClientClosedError):
+        await client.get_job("j")
+    async with client:
+        pass
+    with pytest.raises(ade_async.ClientClosedError):
+        await client.get_job("j")
+    with pytest.raises(RuntimeError, match="only once"):
+        async with client:
+            pass
+
+
+async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    async with ade_async.Client(api_key="k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+        with pytest.raises(ade_async.InputError, match="not found") as info:
+            await client.create_job(tmp_path / "missing.md", schema=SCHEMA)
+        assert info.value.path == str(tmp_path / "missing.md")
+        with pytest.raises(ade_async.InputError, match="directory"):
+            await client.create_job(tmp_path, schema=SCHEMA)
+        with pytest.raises(TypeError, match="markdown must be"):
+            await client.create_job(123, schema=SCHEMA)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="schema must be"):
+            await client.create_job("# x", schema=["not", "a", "mapping"])  # type: ignore[arg-type]
