@@ -27,6 +27,7 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   ├── JobCancelledError         status "cancelled"
     │   ├── JobNotFinishedError       asked for the result of a job still running
     │   └── JobTimeoutError           a client-side deadline passed (the job may still finish)
+    ├── CreateOutcomeUnknownError     a create was sent but its answer was lost: the job may exist
     └── ResultDownloadError           a completed job's ``output_url`` could not be downloaded
 
 ``request_sent`` on transport errors says whether the server may have seen the request. It matters
@@ -56,6 +57,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "CreateOutcomeUnknownError",
     "InputError",
     "JobCancelledError",
     "JobError",
@@ -405,3 +407,34 @@ class ResultDownloadError(ADEError):
         super().__init__(message)
         self.job_id = job_id
         self.status_code = status_code
+
+
+class CreateOutcomeUnknownError(ADEError):
+    """A create was sent but its answer was lost, timed out or garbled: the job may exist.
+
+    The API has no idempotency key, so ade_async never repeats such a create on its own: that could
+    pay for the same document twice. To reconcile, look for a job received since ``sent_at``
+    (``client.list_jobs()`` lists newest first; a completed job's ``metadata.filename`` names the
+    upload), or submit again knowingly.
+
+    Attributes:
+        filename: the uploaded file name (or ``None`` for a ``markdown_url`` create).
+        content_sha256: hex SHA-256 of the uploaded Markdown (``None`` for ``markdown_url``).
+        sent_at: Unix time just before the create was sent.
+        cause: the transport error that hid the outcome.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        filename: str | None,
+        content_sha256: str | None,
+        sent_at: float,
+        cause: ADEError,
+    ) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.content_sha256 = content_sha256
+        self.sent_at = sent_at
+        self.cause = cause

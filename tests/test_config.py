@@ -59,7 +59,12 @@ def test_client_repr_hides_key() -> None:
         (None, None, {"LANDINGAI_ADE_ENVIRONMENT": "EU"}, EU),
         (None, None, {"LANDINGAI_ADE_BASE_URL": "http://127.0.0.1:8000/"}, "http://127.0.0.1:8000"),
         # the base URL variable is more specific than the environment variable
-        (None, None, {"LANDINGAI_ADE_BASE_URL": "http://proxy", "LANDINGAI_ADE_ENVIRONMENT": "eu"}, "http://proxy"),
+        (
+            None,
+            None,
+            {"LANDINGAI_ADE_BASE_URL": "http://proxy", "LANDINGAI_ADE_ENVIRONMENT": "eu"},
+            "http://proxy",
+        ),
         ("http://explicit:1", None, {"LANDINGAI_ADE_BASE_URL": "http://proxy"}, "http://explicit:1"),
         (None, "eu", {"LANDINGAI_ADE_BASE_URL": "http://proxy"}, EU),
     ],

@@ -41,7 +41,10 @@ def test_status_classes(status: int, cls: type[ade_async.APIStatusError]) -> Non
         ({"message": "Job not found"}, "Job not found"),  # get and list use `message`
         ({"error": {"message": "nested"}}, "nested"),
         ({"detail": "plain detail"}, "plain detail"),
-        ({"detail": [{"loc": ["body", "schema"], "msg": "Field required", "type": "missing"}]}, "body.schema: Field required"),
+        (
+            {"detail": [{"loc": ["body", "schema"], "msg": "Field required", "type": "missing"}]},
+            "body.schema: Field required",
+        ),
         ({"code": "rate_limit_exceeded"}, "rate_limit_exceeded"),
         ("<html>Bad gateway</html>", "<html>Bad gateway</html>"),
         (None, ""),
@@ -60,7 +63,9 @@ def test_422_detail_is_parsed() -> None:
     err = error_for_status(422, body=body, method="POST", path="/v1/ade/extract/jobs")
     assert isinstance(err, ade_async.UnprocessableEntityError)
     assert err.detail == (
-        ade_async.ValidationErrorItem(loc=("body", "markdown"), msg="Invalid file provided", type="value_error"),
+        ade_async.ValidationErrorItem(
+            loc=("body", "markdown"), msg="Invalid file provided", type="value_error"
+        ),
     )
     assert "Invalid file provided" in str(err)
 

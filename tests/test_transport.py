@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 import ade_async
 
@@ -116,22 +116,20 @@ async def test_api_redirects_are_not_followed_so_the_key_cannot_travel() -> None
 
 async def test_request_shape_and_headers() -> None:
     captured: dict[str, object] = {}
+    queries: list[dict[str, str]] = []
 
     async def create(request: web.Request) -> web.Response:
         captured["auth"] = request.headers.get("Authorization")
         captured["ua"] = request.headers.get("User-Agent")
         fields: dict[str, object] = {}
         async for part in await request.multipart():
-            assert not isinstance(part, type(None))
-            name = part.name
-            filename = getattr(part, "filename", None)
-            data = await part.read()  # type: ignore[union-attr]
-            fields[str(name)] = (filename, bytes(data))
+            assert isinstance(part, BodyPartReader)
+            fields[str(part.name)] = (part.filename, bytes(await part.read()))
         captured["fields"] = fields
         return web.json_response({"job_id": "j-1"}, status=202)
 
     async def listing(request: web.Request) -> web.Response:
-        captured.setdefault("queries", []).append(dict(request.query))  # type: ignore[union-attr]
+        queries.append(dict(request.query))
         return web.json_response({"jobs": [], "has_more": False})
 
     app = web.Application()
@@ -139,7 +137,11 @@ async def test_request_shape_and_headers() -> None:
     app.router.add_get("/v1/ade/extract/jobs", listing)
     async with serve(app) as url, ade_async.Client(api_key="secret-key", base_url=url) as client:
         job_id = await client.create_job(
-            "# Invoice\nTotal: 5", schema=SCHEMA, model="extract-latest", strict=True, output_save_url="https://o/x"
+            "# Invoice\nTotal: 5",
+            schema=SCHEMA,
+            model="extract-latest",
+            strict=True,
+            output_save_url="https://o/x",
         )
         assert [job async for job in client.list_jobs(status="pending", page_size=7)] == []
     assert job_id == "j-1"
@@ -153,7 +155,7 @@ async def test_request_shape_and_headers() -> None:
     assert fields["strict"] == (None, b"true")
     assert fields["output_save_url"] == (None, b"https://o/x")
     assert "markdown_url" not in fields
-    assert captured["queries"] == [{"page": "0", "pageSize": "7", "status": "pending"}]
+    assert queries == [{"page": "0", "pageSize": "7", "status": "pending"}]
 
 
 async def test_job_ids_cannot_escape_the_path() -> None:

@@ -14,13 +14,16 @@ SEED_EXAMPLE = b"""{
   "received_at": 1781819747, "created_at": 1781819747, "progress": 1.0,
   "org_id": "a1b2c3d4e5f6", "version": "extract-20260314",
   "data": {
-    "extraction": {"exam_date": "2010-05-20", "procedure": "MRI OF THE LUMBAR SPINE WITH AND WITHOUT CONTRAST"},
-    "extraction_metadata": {"exam_date": {"references": ["93996806-781d-4404-bfa4-f6e49323a227"], "value": "2010-05-20"}},
+    "extraction": {"exam_date": "2010-05-20",
+                   "procedure": "MRI OF THE LUMBAR SPINE WITH AND WITHOUT CONTRAST"},
+    "extraction_metadata": {"exam_date": {"references": ["93996806-781d-4404-bfa4-f6e49323a227"],
+                                          "value": "2010-05-20"}},
     "metadata": {"filename": "markdown-mri-report.md", "duration_ms": 6807, "credit_usage": 1.4,
                  "version": "extract-20260314", "schema_violation_error": null, "warnings": []}
   },
   "output_url": null,
-  "metadata": {"filename": "markdown-mri-report.md", "duration_ms": 8100, "credit_usage": 1.4, "version": "extract-20260314"},
+  "metadata": {"filename": "markdown-mri-report.md", "duration_ms": 8100, "credit_usage": 1.4,
+               "version": "extract-20260314"},
   "failure_reason": null
 }"""
 
@@ -37,7 +40,9 @@ def test_seed_example_decodes() -> None:
 
 
 def test_unknown_fields_and_statuses_are_tolerated() -> None:
-    job = decode_job(b'{"job_id": "j", "status": "queued_for_gpu", "received_at": 1, "progress": 0, "new": [1]}')
+    job = decode_job(
+        b'{"job_id": "j", "status": "queued_for_gpu", "received_at": 1, "progress": 0, "new": [1]}'
+    )
     assert job.status == "queued_for_gpu"
     assert not job.is_terminal
     assert job.created_at == 0
@@ -51,9 +56,10 @@ def test_terminal_statuses(status: str) -> None:
 
 def test_warnings_make_a_result_nonconforming() -> None:
     body = b"""{"extraction": {"a": null}, "extraction_metadata": {},
-      "metadata": {"filename": "f.md", "org_id": null, "duration_ms": 1, "credit_usage": 1, "job_id": "j",
-                   "version": "v", "schema_violation_error": "a: expected number",
-                   "warnings": [{"code": "nonconformant_output", "msg": "a"}, {"code": "brand_new", "msg": "b"}]}}"""
+      "metadata": {"filename": "f.md", "org_id": null, "duration_ms": 1, "credit_usage": 1,
+                   "job_id": "j", "version": "v", "schema_violation_error": "a: expected number",
+                   "warnings": [{"code": "nonconformant_output", "msg": "a"},
+                                {"code": "brand_new", "msg": "b"}]}}"""
     result = decode_extract_response(body)
     assert not result.conforms
     assert [w.code for w in result.metadata.warnings] == ["nonconformant_output", "brand_new"]
@@ -61,7 +67,8 @@ def test_warnings_make_a_result_nonconforming() -> None:
 
 def test_list_and_create_decode() -> None:
     page = decode_job_list(
-        b'{"jobs": [{"job_id": "a", "status": "pending", "received_at": 1, "progress": 0.0}], "has_more": true}'
+        b'{"jobs": [{"job_id": "a", "status": "pending", "received_at": 1, "progress": 0.0}],'
+        b' "has_more": true}'
     )
     assert page.has_more
     assert page.jobs[0].job_id == "a"

@@ -1,0 +1,142 @@
+"""Serve the simulator standalone: ``python -m ade_async.testing --port 8765``.
+
+Prints one line with the base URL and the accepted API keys (simulator keys, not secrets), then
+serves until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from ._config import RetryAfterForm, SimulatorConfig
+from ._parsing import parse_latency, parse_rate
+from ._simulator import Simulator
+
+__all__ = ["main"]
+
+_RETRY_AFTER_CHOICES: dict[str, RetryAfterForm] = {
+    "none": None,
+    "seconds": "seconds",
+    "ms": "ms",
+    "date": "date",
+}
+_T = TypeVar("_T")
+
+
+def _argument_type(parse: Callable[[str], _T], what: str) -> Callable[[str], _T]:
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid {what}: {exc}") from None
+
+    return convert
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ade_async.testing",
+        description="A local simulator of the LandingAI ADE Extract Jobs v1 API, for integration tests.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to bind; 0 picks a free one (default: 8765)"
+    )
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        metavar="KEY",
+        help="an accepted Bearer key; repeat for several (default: sim-key)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_argument_type(parse_latency, "latency"),
+        default=(0.05, 0.2),
+        metavar="LO-HI",
+        help="seconds from create to terminal status, drawn per job (default: 0.05-0.2)",
+    )
+    parser.add_argument(
+        "--failure-rate", type=float, default=0.0, metavar="F", help="fraction of jobs that fail"
+    )
+    parser.add_argument(
+        "--quota",
+        type=_argument_type(parse_rate, "quota"),
+        action="append",
+        default=[],
+        metavar="COUNT/PERIOD",
+        help="a sliding window on accepted creates, e.g. 50/1s or 3000/1h; repeatable (default: none)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        choices=sorted(_RETRY_AFTER_CHOICES),
+        default="seconds",
+        help="how a 429 says when to retry (default: seconds; the documented API sends none)",
+    )
+    parser.add_argument(
+        "--list-lag", type=float, default=0.0, metavar="S", help="list read-after-write lag, seconds"
+    )
+    parser.add_argument(
+        "--output-url-threshold",
+        type=int,
+        default=1_000_000,
+        metavar="BYTES",
+        help="result size above which results go through output_url (default: 1000000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulator's random decisions")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages to stderr")
+    return parser
+
+
+async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl-C still interrupts
+            loop.add_signal_handler(signum, stop.set)
+    async with Simulator(config, host=host, port=port) as simulator:
+        keys = ", ".join(config.api_keys)
+        print(f"ADE simulator serving on {simulator.base_url} (API keys: {keys})", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = SimulatorConfig(
+            api_keys=tuple(args.api_keys or ("sim-key",)),
+            latency=args.latency,
+            failure_rate=args.failure_rate,
+            quota=tuple(args.quota),
+            retry_after=_RETRY_AFTER_CHOICES[args.retry_after],
+            list_lag=args.list_lag,
+            output_url_threshold=args.output_url_threshold,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        asyncio.run(_serve(config, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+""":class:`Simulator`: the simulator application served on a loopback port."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+from typing import Final, Self, final
+
+from aiohttp import web
+
+from ._app import build_app
+from ._config import Endpoint, FaultKind, SimulatorConfig
+from ._records import Exchange, SimulatorStats
+
+__all__ = ["Simulator"]
+
+logger: Final = logging.getLogger("ade_async.testing")
+
+
+@final
+class Simulator:
+    """A faithful, in-process simulator of LandingAI ADE Extract Jobs v1, served over HTTP.
+
+    Jobs progress with the clock (pending, processing, then completed, failed or cancelled after
+    their latency), results are extracted deterministically from the Markdown, and quotas,
+    output URLs, list lag and faults behave as configured. It binds to loopback unless told
+    otherwise.
+
+    Args:
+        config: the simulator's behaviour; the defaults when ``None``.
+        host: the interface to bind, ``127.0.0.1`` by default.
+        port: the port to bind; 0 picks a free one (read it back from :attr:`base_url`).
+
+    Example::
+
+        async with Simulator(SimulatorConfig(latency=(0.01, 0.05))) as sim:
+            async with aiohttp.ClientSession() as http:
+                headers = {"Authorization": f"Bearer {sim.api_key}"}
+                async with http.get(f"{sim.base_url}/v1/ade/extract/jobs", headers=headers) as r:
+                    assert r.status == 200
+    """
+
+    def __init__(
+        self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config: Final = config if config is not None else SimulatorConfig()
+        self.app, self._state = build_app(self.config)
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Bind and start serving.
+
+        Raises:
+            RuntimeError: already started.
+            OSError: the address cannot be bound.
+        """
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        # No access log: a benchmark pushes thousands of requests through, and the simulator
+        # must not print. Debug logs go to the "ade_async.testing" logger.
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        address = runner.addresses[0]
+        host, port = str(address[0]), int(address[1])
+        self._runner = runner
+        self._base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        logger.debug("simulator serving on %s", self._base_url)
+
+    async def close(self) -> None:
+        """Stop serving and release the port. Safe to call more than once."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            logger.debug("simulator on %s closed", self._base_url)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------------------- access
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT``, without a trailing slash.
+
+        Raises:
+            RuntimeError: the simulator has not been started.
+        """
+        if self._base_url is None:
+            raise RuntimeError("the simulator is not started: use 'async with' or await start()")
+        return self._base_url
+
+    @property
+    def port(self) -> int:
+        """The port served on (after :meth:`start`)."""
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    @property
+    def api_key(self) -> str:
+        """The first accepted API key."""
+        return self.config.api_keys[0]
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Recorded exchanges, oldest first (empty unless ``SimulatorConfig(record=True)``)."""
+        return list(self._state.exchanges)
+
+    def stats(self) -> SimulatorStats:
+        """A frozen snapshot of the counters."""
+        return self._state.stats(time.monotonic())
+
+    def max_creates_in_window(self, period: float) -> int:
+        """The most accepted creates whose acceptance times fall in any ``[t, t + period)``.
+
+        Compare with a quota ``(count, period)`` to check a client never exceeded it.
+
+        Raises:
+            ValueError: ``period`` is not > 0.
+        """
+        if not period > 0:
+            raise ValueError(f"period must be > 0, got {period!r}")
+        return self._state.max_creates_in_window(period)
+
+    def job_completed_at(self, job_id: str) -> float | None:
+        """When the job reaches (or will reach) its terminal status, on the ``time.monotonic()``
+        clock; ``None`` for an unknown id. For detection-latency measurements."""
+        return self._state.job_completed_at(job_id)
+
+    # ------------------------------------------------------------------------------ control
+
+    def set_credits_exhausted(self, exhausted: bool) -> None:
+        """While True, creates answer 402 (not enough credits)."""
+        self._state.credits_exhausted = exhausted
+
+    def inject(self, endpoint: Endpoint | str, fault: FaultKind | str, count: int = 1) -> None:
+        """Apply ``fault`` to the next ``count`` requests to ``endpoint``, before random faults.
+
+        Faults queue up first in, first out. Note that aiohttp's client silently retries an
+        idempotent request (a GET) once when the server closes the connection, so a single
+        ``"drop"`` on ``get``, ``list`` or ``download`` is invisible to it: inject two.
+
+        Raises:
+            ValueError: unknown endpoint or fault, ``"lost_response"`` on another endpoint than
+                ``"create"``, or ``count < 1``.
+        """
+        self._state.inject(endpoint, fault, count)
+
+    def expire_output_urls(self) -> None:
+        """Expire every ``output_url`` issued so far; a new get issues a fresh one."""
+        self._state.expire_output_urls()
+
+    def __repr__(self) -> str:
+        where = self._base_url if self._runner is not None else "not started"
+        return f"<Simulator {where}>"
