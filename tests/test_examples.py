@@ -12,7 +12,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def test_quickstart_extracts_every_invoice() -> None:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     documents = sorted(p.name for p in (EXAMPLES / "documents").glob("*.md"))
