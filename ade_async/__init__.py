@@ -11,6 +11,7 @@ Every error is an :class:`ADEError`; see ``ade_async._errors`` for the whole tre
 simulator of the API lives in :mod:`ade_async.testing`.
 """
 
+from ._admission import AdmissionStats, WindowUsage
 from ._client import Client
 from ._config import Timeouts
 from ._errors import (
@@ -23,6 +24,7 @@ from ._errors import (
     ConnectError,
     ConnectionLostError,
     ConnectTimeoutError,
+    CreateOutcomeUnknownError,
     InputError,
     JobCancelledError,
     JobError,
@@ -40,6 +42,9 @@ from ._errors import (
     TransportError,
     UnprocessableEntityError,
 )
+from ._ratelimit import RateLimit
+from ._retry import RetryPolicy
+from ._stats import ClientStats
 from ._version import __version__
 from ._wire import (
     TERMINAL_STATUSES,
@@ -57,14 +62,17 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ADEError",
     "APIStatusError",
+    "AdmissionStats",
     "AuthenticationError",
     "BadRequestError",
     "Client",
     "ClientClosedError",
+    "ClientStats",
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "CreateOutcomeUnknownError",
     "ExtractJobStatusResponse",
     "ExtractMetadata",
     "ExtractResponse",
@@ -82,13 +90,16 @@ __all__ = [
     "NotFoundError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "ReadTimeoutError",
     "ResultDownloadError",
+    "RetryPolicy",
     "ServerError",
     "Timeouts",
     "TransportError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
+    "WindowUsage",
     "__version__",
 ]

@@ -7,13 +7,17 @@ wherever the API put it. Later layers (admission, the shared poller, batches) bu
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 import msgspec
 
+from ._admission import AdmissionGate
+from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
+from ._create import CreateSender
 from ._errors import (
     ADEError,
     ClientClosedError,
@@ -24,16 +28,22 @@ from ._errors import (
     ResultDownloadError,
 )
 from ._inputs import MarkdownInput, read_markdown
+from ._ratelimit import RateLimit
+from ._retry import RetryPolicy, read_retry_delay
 from ._schema import SchemaInput, schema_to_json
+from ._stats import ClientStats, Counters
 from ._transport import JOBS_PATH, Transport, redact_url
 from ._wire import (
     AsyncExtractRequest,
     ExtractJobStatusResponse,
     ExtractResponse,
+    JobsListResponse,
     JobStatus,
     JobSummary,
     decode_extract_response,
 )
+
+_T = TypeVar("_T")
 
 __all__ = ["Client"]
 
@@ -65,6 +75,12 @@ class Client:
         max_connections: the size of the HTTP connection pool.
         url_refreshes: how many times to re-get a job for a fresh ``output_url`` when a
             download fails (the URLs expire about an hour after they are issued).
+        rate_limit: how fast jobs may be created (:class:`RateLimit`); by default adaptive,
+            learning the unpublished quota from 429s.
+        retry: how failed calls are retried (:class:`RetryPolicy`). Reads are retried on
+            transport errors, 408, 429 and 5xx; a create only when nothing can have been created.
+        clock: the time source (tests pass ``ade_async.testing.FakeClock``).
+        seed: seeds the jitter of backoffs, for reproducible runs.
 
     Raises:
         ConfigurationError: no API key, an unknown environment, or both ``base_url`` and
@@ -83,6 +99,10 @@ class Client:
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         url_refreshes: int = _DEFAULT_URL_REFRESHES,
+        rate_limit: RateLimit | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
@@ -95,6 +115,15 @@ class Client:
             max_connections=max_connections,
         )
         self._url_refreshes = url_refreshes
+        self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._clock: Clock = clock if clock is not None else LoopClock()
+        self._rng = random.Random(seed)
+        self._counters = Counters()
+        self._gate: AdmissionGate | None = None
+        self._creator: CreateSender | None = None
+        # Jobs this client created whose admission is still in flight: released when seen ended.
+        self._unfinished: set[str] = set()
         self._entered = False
 
     @property
@@ -102,9 +131,24 @@ class Client:
         """The API root this client talks to."""
         return self._transport.base_url
 
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The admission options in force."""
+        return self._rate_limit
+
+    def stats(self) -> ClientStats:
+        """A frozen snapshot of what this client has done and of its admission gate."""
+        gate = self._require_gate()
+        return ClientStats.snapshot(self._counters, gate.stats())
+
     def __repr__(self) -> str:
-        state = "open" if self._transport.is_open else "closed"
-        return f"<ade_async.Client base_url={self.base_url!r} {state}>"
+        if self._gate is None or not self._transport.is_open:
+            return f"<ade_async.Client base_url={self.base_url!r} closed>"
+        s = self._gate.stats()
+        return (
+            f"<ade_async.Client base_url={self.base_url!r} open admitted={s.admitted} "
+            f"in_flight={s.in_flight} waiting={s.waiting} 429s={s.rate_limited}>"
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -113,6 +157,16 @@ class Client:
             raise RuntimeError("a Client can be entered only once; create a new one")
         self._entered = True
         await self._transport.open()
+        # Created here, inside the running loop: the gate's timers belong to it.
+        self._gate = AdmissionGate(self._rate_limit, clock=self._clock, rng=self._rng)
+        self._creator = CreateSender(
+            transport=self._transport,
+            gate=self._gate,
+            retry=self._retry,
+            clock=self._clock,
+            rng=self._rng,
+            counters=self._counters,
+        )
         return self
 
     async def __aexit__(
@@ -124,7 +178,12 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session. Later calls raise :class:`ClientClosedError`."""
+        """Close the client: creates still waiting for admission get :class:`ClientClosedError`,
+        and the HTTP session closes. Later calls raise :class:`ClientClosedError` too."""
+        if self._gate is not None:
+            self._gate.close(
+                ClientClosedError("The client was closed while this create waited for admission.")
+            )
         await self._transport.close()
 
     # --- low-level API calls ----------------------------------------------------------------------
@@ -142,9 +201,14 @@ class Client:
     ) -> str:
         """Create one extract job and return its id.
 
-        One call is one ``POST``; it is not retried here. The API has no idempotency key, so a
-        create whose answer was lost may still have created a job (see ``request_sent`` on
-        transport errors).
+        The create first passes the client's admission gate (quota windows, in-flight cap,
+        pauses after 429s). A 429 is waited out and the create sent again; a failure that proves
+        nothing was created (connection refused, 5xx) is retried within the retry budget. A create
+        whose answer was lost is never sent again (the API has no idempotency key, and a second
+        job would be paid twice): it raises :class:`CreateOutcomeUnknownError`.
+
+        The new job counts as in flight (for ``RateLimit.max_in_flight``) until this client sees
+        it end, through :meth:`get_job` or :meth:`fetch_result`.
 
         Args:
             markdown: a path to a ``.md`` file, or the Markdown as ``str`` or ``bytes``.
@@ -158,8 +222,9 @@ class Client:
         Raises:
             InputError: the Markdown file cannot be read.
             UnprocessableEntityError: the API rejected the input (``detail`` says why).
-            RateLimitError, AuthenticationError, PaymentRequiredError, ServerError,
-            TransportError: as the API or network answered.
+            CreateOutcomeUnknownError: the create was sent and its answer lost; a job may exist.
+            AuthenticationError, PaymentRequiredError, BadRequestError: the API refused it.
+            ServerError, TransportError: failures that outlasted the retry budget.
         """
         content: bytes | None = None
         upload_name = "document.md"
@@ -174,9 +239,10 @@ class Client:
             strict=strict,
             output_save_url=output_save_url,
         )
-        created = await self._transport.create_job(request)
-        logger.debug("created job %s", created.job_id)
-        return created.job_id
+        job_id = await self._require_creator().send(request)
+        self._unfinished.add(job_id)
+        logger.debug("created job %s", job_id)
+        return job_id
 
     async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
         """The job's current status, and its result once completed.
@@ -184,10 +250,15 @@ class Client:
         An answer of 206 (completed, output not fully conforming to the schema) is a success:
         the warnings are in the result's ``metadata``.
 
+        Transport errors, 408, 429 and 5xx are retried under the client's :class:`RetryPolicy`.
+
         Raises:
             NotFoundError: no such job for this API key.
         """
-        return await self._transport.get_job(job_id)
+        job = await self._read(lambda: self._transport.get_job(job_id))
+        if job.is_terminal:
+            self._finished(job_id)
+        return job
 
     async def list_jobs(
         self,
@@ -208,9 +279,7 @@ class Client:
             raise ValueError(f"page_size must be between 1 and 100, got {page_size}")
         page = 0
         while True:
-            listing = await self._transport.list_jobs(
-                page=page, page_size=page_size, status=None if status is None else str(status)
-            )
+            listing = await self._list_page(page, page_size, None if status is None else str(status))
             for job in listing.jobs:
                 yield job
             # An empty page that claims more would loop forever; the API's paging has no cursor.
@@ -257,6 +326,48 @@ class Client:
                 refreshes_left -= 1
                 logger.debug("refreshing output_url of job %s after a failed download", job.job_id)
                 job = await self.get_job(job.job_id)
+
+    async def _list_page(self, page: int, page_size: int, status: str | None) -> JobsListResponse:
+        return await self._read(
+            lambda: self._transport.list_jobs(page=page, page_size=page_size, status=status)
+        )
+
+    async def _read(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a read, retrying it under the retry policy (the thin shell of read_retry_delay)."""
+        started = self._clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._counters.reads_sent += 1
+            try:
+                return await call()
+            except ClientClosedError:
+                raise
+            except ADEError as error:
+                elapsed = self._clock.now() - started
+                delay = read_retry_delay(self._retry, error, attempt=attempt, elapsed=elapsed, rng=self._rng)
+                if delay is None:
+                    raise
+                self._counters.read_retries += 1
+                logger.debug("read failed (%s); retry %d in %.2f s", error, attempt, delay)
+                await self._clock.sleep_until(self._clock.now() + delay)
+
+    def _finished(self, job_id: str) -> None:
+        """A job this client created has ended: its in-flight admission is free again."""
+        if job_id in self._unfinished:
+            self._unfinished.discard(job_id)
+            if self._gate is not None:
+                self._gate.release()
+
+    def _require_gate(self) -> AdmissionGate:
+        if self._gate is None:
+            raise ClientClosedError("The client is not open; use it inside `async with Client(...)`.")
+        return self._gate
+
+    def _require_creator(self) -> CreateSender:
+        if self._creator is None or not self._transport.is_open:
+            raise ClientClosedError("The client is closed; use it inside `async with Client(...)`.")
+        return self._creator
 
     async def _download_result(self, job_id: str, url: str) -> ExtractResponse:
         shown = redact_url(url)

@@ -1392,3 +1392,24 @@ def test_markers() -> None:
         "warming up",
     )
     assert parse_markers("<!-- ade-sim: fail -->").failure_reason == "Simulated failure"
+
+
+async def test_stats_endpoint_serves_the_counters() -> None:
+    config = SimulatorConfig(latency=(0.01, 0.02), quota=((2, 60.0),))
+    async with Simulator(config) as sim, aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {sim.api_key}"}
+        for _ in range(3):
+            form = aiohttp.FormData()
+            form.add_field("schema", '{"type": "object", "properties": {}}')
+            form.add_field("markdown", b"a: b", filename="a.md")
+            async with http.post(f"{sim.base_url}/v1/ade/extract/jobs", data=form, headers=headers) as r:
+                await r.read()
+        async with http.get(f"{sim.base_url}/_simulator/stats?windows=60,1") as r:
+            assert r.status == 200
+            body = await r.json()
+        async with http.get(f"{sim.base_url}/_simulator/stats?windows=soon") as r:
+            assert r.status == 422
+    assert body["creates_accepted"] == 2
+    assert body["rate_limited"] == 1
+    assert body["max_creates_in_window"] == {"60.0": 2, "1.0": 2}
+    assert ["create", 429, 1] in body["requests"]

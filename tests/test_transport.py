@@ -18,6 +18,10 @@ import ade_async
 
 pytestmark = pytest.mark.anyio
 
+# These tests look at the seam itself, so every failure surfaces at once (retries are tested in
+# test_retries.py).
+NO_RETRY = ade_async.RetryPolicy.none()
+
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
 
 
@@ -41,7 +45,9 @@ def free_port() -> int:
 
 
 async def test_connection_refused_is_a_connect_error_and_nothing_was_sent() -> None:
-    async with ade_async.Client(api_key="k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+    async with ade_async.Client(
+        api_key="k", base_url=f"http://127.0.0.1:{free_port()}", retry=NO_RETRY
+    ) as client:
         with pytest.raises(ade_async.ConnectError) as info:
             await client.create_job("# doc", schema=SCHEMA)
     assert not info.value.request_sent
@@ -57,7 +63,7 @@ async def test_slow_answer_is_a_read_timeout() -> None:
     app.router.add_get("/v1/ade/extract/jobs/{job_id}", slow)
     async with serve(app) as url:
         timeouts = ade_async.Timeouts(read=0.2)
-        async with ade_async.Client(api_key="k", base_url=url, timeouts=timeouts) as client:
+        async with ade_async.Client(api_key="k", base_url=url, timeouts=timeouts, retry=NO_RETRY) as client:
             with pytest.raises(ade_async.ReadTimeoutError) as info:
                 await client.get_job("j")
     assert info.value.request_sent
@@ -72,10 +78,16 @@ async def test_dropped_connection_is_connection_lost() -> None:
 
     app = web.Application()
     app.router.add_post("/v1/ade/extract/jobs", drop)
-    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
-        with pytest.raises(ade_async.ConnectionLostError) as info:
+    app.router.add_get("/v1/ade/extract/jobs/{job_id}", drop)
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url, retry=NO_RETRY) as client:
+        with pytest.raises(ade_async.CreateOutcomeUnknownError) as info:
             await client.create_job("# doc", schema=SCHEMA)
-    assert info.value.request_sent  # the create may have been accepted: not safe to repeat blindly
+        with pytest.raises(ade_async.ConnectionLostError) as lost:
+            await client.get_job("j")  # a read shows the mapped error itself (after its retries)
+    # The create may have been accepted: it is not repeated, and the error says why.
+    assert isinstance(info.value.cause, ade_async.ConnectionLostError)
+    assert info.value.cause.request_sent
+    assert lost.value.request_sent
 
 
 @pytest.mark.parametrize("body", [b"{", b"[]", b'{"id": "x"}', b"<html>ok</html>"])
@@ -85,10 +97,12 @@ async def test_malformed_success_body(body: bytes) -> None:
 
     app = web.Application()
     app.router.add_post("/v1/ade/extract/jobs", weird)
-    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
-        with pytest.raises(ade_async.MalformedResponseError) as info:
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url, retry=NO_RETRY) as client:
+        with pytest.raises(ade_async.CreateOutcomeUnknownError) as info:
             await client.create_job("# doc", schema=SCHEMA)
-    assert info.value.status_code == 202
+    # A 202 with a garbled body: the job exists, but its id is unreadable.
+    assert isinstance(info.value.cause, ade_async.MalformedResponseError)
+    assert info.value.cause.status_code == 202
 
 
 async def test_api_redirects_are_not_followed_so_the_key_cannot_travel() -> None:
@@ -167,7 +181,7 @@ async def test_job_ids_cannot_escape_the_path() -> None:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", anything)
-    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url) as client:
+    async with serve(app) as url, ade_async.Client(api_key="k", base_url=url, retry=NO_RETRY) as client:
         with pytest.raises(ade_async.NotFoundError):
             await client.get_job("../../admin?x=1")
     # Slashes and the question mark are escaped: the id stays one path segment with no query.
@@ -192,7 +206,9 @@ async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path
     from pathlib import Path
 
     assert isinstance(tmp_path, Path)
-    async with ade_async.Client(api_key="k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+    async with ade_async.Client(
+        api_key="k", base_url=f"http://127.0.0.1:{free_port()}", retry=NO_RETRY
+    ) as client:
         with pytest.raises(ade_async.InputError, match="not found") as info:
             await client.create_job(tmp_path / "missing.md", schema=SCHEMA)
         assert info.value.path == str(tmp_path / "missing.md")

@@ -19,9 +19,12 @@ fail, be cancelled, take a given time or report an unknown status. Quotas, ``Ret
 forms, list lag, large results behind ``output_url`` and faults (5xx, dropped connections, lost
 responses, slow or malformed answers, 429) are configurable, and counters show what a client
 did (duplicate jobs, API keys sent to ``output_url``, creates per window).
+
+:class:`FakeClock` is a manually advanced clock for ade_async's injected-time components.
 """
 
 from ._app import build_app
+from ._clock import FakeClock
 from ._config import (
     DEFAULT_MODEL,
     ENDPOINTS,
@@ -47,6 +50,7 @@ __all__ = [
     "UNSUPPORTED_SCHEMA_KEYWORDS",
     "Endpoint",
     "Exchange",
+    "FakeClock",
     "FaultKind",
     "Faults",
     "FormField",

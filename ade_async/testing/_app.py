@@ -54,12 +54,14 @@ from ._forms import FormError, FormPart, parse_form
 from ._records import Exchange, FormField
 from ._state import Job, SimulatorState
 
-__all__ = ["JOBS_PATH", "OUTPUTS_PATH", "STATE_KEY", "build_app"]
+__all__ = ["JOBS_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]
 
 logger: Final = logging.getLogger("ade_async.testing")
 
 JOBS_PATH: Final = "/v1/ade/extract/jobs"
 OUTPUTS_PATH: Final = "/_simulator/outputs"
+#: Where the counters are served as JSON (not part of the ADE API; no key needed).
+STATS_PATH: Final = "/_simulator/stats"
 #: Where a simulator application keeps its :class:`SimulatorState`.
 STATE_KEY: Final = web.AppKey("ade_async.testing.state", SimulatorState)
 
@@ -606,6 +608,39 @@ async def _download(request: web.Request, state: SimulatorState, ctx: _Context) 
     return _Answer(200, job.result.body)
 
 
+async def _stats(request: web.Request) -> web.Response:
+    """``GET /_simulator/stats[?windows=1,20]``: the counters as JSON, for out-of-process users.
+
+    Benchmarks and users' integration tests that run the simulator in its own process read what it
+    saw here. ``windows`` lists periods (seconds) for which to report the most creates accepted in
+    any rolling window of that length.
+    """
+    state = request.app[STATE_KEY]
+    stats = state.stats(time.monotonic())
+    periods: list[float] = []
+    for item in request.query.get("windows", "").split(","):
+        if item.strip():
+            try:
+                periods.append(float(item))
+            except ValueError:
+                return web.json_response({"message": f"not a number of seconds: {item!r}"}, status=422)
+    body = {
+        "requests": [[endpoint, status, n] for (endpoint, status), n in sorted(stats.requests.items())],
+        "creates_accepted": stats.creates_accepted,
+        "rate_limited": stats.rate_limited,
+        "jobs_total": stats.jobs_total,
+        "duplicate_jobs": stats.duplicate_jobs,
+        "jobs_by_status": stats.jobs_by_status,
+        "output_url_auth_headers": stats.output_url_auth_headers,
+        "downloads": stats.downloads,
+        "faults": stats.faults,
+        "gets": stats.gets,
+        "lists": stats.lists,
+        "max_creates_in_window": {str(p): state.max_creates_in_window(p) for p in periods},
+    }
+    return web.json_response(body)
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -630,4 +665,5 @@ def build_app(config: SimulatorConfig | None = None) -> tuple[web.Application, S
     app.router.add_get(JOBS_PATH, _endpoint("list", _list), allow_head=False)
     app.router.add_get(JOBS_PATH + "/{job_id}", _endpoint("get", _get), allow_head=False)
     app.router.add_get(OUTPUTS_PATH + "/{token}", _endpoint("download", _download), allow_head=False)
+    app.router.add_get(STATS_PATH, _stats, allow_head=False)
     return app, state

@@ -1,0 +1,464 @@
+"""The admission gate: who may create a job, and when.
+
+Two parts, as everywhere in ade_async:
+
+:class:`AdmissionCore`
+    the decisions, sans-I/O. It holds the FIFO queue of waiters, one sliding log per window, the
+    in-flight count, the 429 pause and the adaptive rate. Every method takes ``now``; ``poll``
+    says who is admitted now and when to look again. Tests drive it with plain numbers.
+:class:`AdmissionGate`
+    the thin async shell: one future per waiter and a single timer, set for the moment ``poll``
+    names. No task, no polling loop.
+
+Exactness. A window ``(count, period)`` is a log of admission times; a waiter is admitted only
+while fewer than ``count`` admissions fall in the last ``period + safety_margin`` seconds. Hence
+no rolling ``period`` ever holds more than ``count`` admissions, from the gate's point of view, and
+the margin absorbs the jitter between our send and the server's arrival.
+
+Cancellation. A waiter that leaves before it is admitted consumes nothing and, if it was at the
+head, the next waiter is considered at once. A waiter admitted in the same instant it was cancelled
+hands its admission back (:meth:`AdmissionCore.refund`), so nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._clock import Clock, TimerHandle
+from ._ratelimit import RateLimit
+
+__all__ = ["AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
+
+logger = logging.getLogger("ade_async")
+
+#: The smallest wait the gate answers: keeps float rounding from admitting a hair early.
+_TICK = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One admission: the right to send one create.
+
+    Attributes:
+        waiter: the id the waiter joined with.
+        admitted_at: when it was admitted (the gate's clock).
+    """
+
+    waiter: int
+    admitted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowUsage:
+    """How full one window is: ``used`` admissions in the last ``period`` seconds, of ``count``."""
+
+    count: int
+    period: float
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionStats:
+    """A snapshot of the gate.
+
+    Attributes:
+        admitted: admissions so far (refunds subtracted).
+        waiting: waiters in the queue now.
+        in_flight: admitted and not yet released.
+        rate_limited: 429s reported to the gate.
+        refunded: admissions handed back (429s, creates that provably never left).
+        paused_for: seconds left of the current 429 pause (0 when not paused).
+        windows: usage of each configured window.
+        adaptive_rate: the adaptive limit in creates per second (``None`` when not adaptive).
+    """
+
+    admitted: int
+    waiting: int
+    in_flight: int
+    rate_limited: int
+    refunded: int
+    paused_for: float
+    windows: tuple[WindowUsage, ...]
+    adaptive_rate: float | None
+
+
+class _Window:
+    """A sliding log of admission times for one ``(count, period)`` quota."""
+
+    __slots__ = ("count", "log", "period", "span")
+
+    def __init__(self, count: int, period: float, margin: float) -> None:
+        self.count = count
+        self.period = period
+        self.span = period + margin  # what the gate enforces
+        self.log: deque[float] = deque()
+
+    def prune(self, now: float) -> None:
+        horizon = now - self.span
+        log = self.log
+        while log and log[0] <= horizon:
+            log.popleft()
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more admission fits (0 when it fits now). Call after ``prune``."""
+        excess = len(self.log) - self.count
+        if excess < 0:
+            return 0.0
+        # The admission that must age out is the (excess)-th oldest in the window. It is out once
+        # `t <= now - span` (the test `prune` applies); float rounding can make the difference
+        # below round to zero a hair early, so never answer 0 while it is still in.
+        oldest = self.log[excess]
+        if oldest <= now - self.span:
+            return 0.0
+        return max(oldest + self.span - now, _TICK)
+
+    def used(self, now: float) -> int:
+        return sum(1 for t in self.log if t > now - self.period)
+
+    def remove(self, admitted_at: float) -> None:
+        with contextlib.suppress(ValueError):  # already aged out: nothing to hand back
+            self.log.remove(admitted_at)
+
+
+class _Adaptive:
+    """AIMD on a create rate, enforced as a minimum spacing between admissions.
+
+    Slow start: the rate doubles after every ``increase_interval`` of 429-free sending in which
+    the rate was what held waiters back, until the first 429; from then on it grows by
+    ``increase_step`` per interval. A 429 multiplies it by ``decrease_factor``, once per burst (429s
+    answering creates sent before the previous decrease do not count again).
+    """
+
+    __slots__ = ("_opts", "clean_since", "last_decrease", "limited", "rate", "slow_start")
+
+    def __init__(self, opts: RateLimit, now: float) -> None:
+        self._opts = opts
+        self.rate = opts.initial_rate
+        self.slow_start = True
+        self.clean_since = now
+        self.last_decrease = -math.inf
+        self.limited = False  # whether the rate held a waiter back since the last change
+
+    @property
+    def spacing(self) -> float:
+        return 1.0 / self.rate
+
+    def on_accepted(self, now: float) -> None:
+        opts = self._opts
+        if not self.limited or now - self.clean_since < opts.increase_interval:
+            return
+        self.rate = min(opts.max_rate, self.rate * 2 if self.slow_start else self.rate + opts.increase_step)
+        self.clean_since = now
+        self.limited = False
+
+    def on_rate_limited(self, now: float, sent_at: float) -> None:
+        if sent_at < self.last_decrease:
+            return  # this create left before we slowed down: the decrease already accounts for it
+        opts = self._opts
+        self.rate = max(opts.min_rate, self.rate * opts.decrease_factor)
+        self.slow_start = False
+        self.last_decrease = now
+        self.clean_since = now
+        self.limited = False
+
+
+class AdmissionCore:
+    """The gate's decisions, sans-I/O. Every time is a number on one monotonic scale.
+
+    Args:
+        options: the :class:`RateLimit`.
+        now: the current time, to start the adaptive clock.
+        rng: source of jitter for penalties without ``Retry-After`` (seed it in tests).
+    """
+
+    def __init__(self, options: RateLimit, *, now: float, rng: random.Random | None = None) -> None:
+        self.options = options
+        self._rng = rng or random.Random()
+        self._windows = [_Window(c, p, options.safety_margin) for c, p in options.windows]
+        self._adaptive = _Adaptive(options, now) if options.is_adaptive else None
+        self._queue: deque[int] = deque()
+        self._queued: set[int] = set()
+        self._last_admitted = -math.inf
+        self._paused_until = -math.inf
+        self._consecutive_429 = 0
+        self._in_flight = 0
+        self._admitted = 0
+        self._refunded = 0
+        self._rate_limited = 0
+
+    # --- queue ---------------------------------------------------------------------------------
+
+    def join(self, waiter: int, *, front: bool = False) -> None:
+        """Queue a waiter: at the back, or at the front for a create being retried after a 429."""
+        if waiter in self._queued:
+            raise ValueError(f"waiter {waiter} is already queued")
+        self._queued.add(waiter)
+        if front:
+            self._queue.appendleft(waiter)
+        else:
+            self._queue.append(waiter)
+
+    def leave(self, waiter: int) -> None:
+        """Remove a waiter that gave up before it was admitted (no-op if it is not queued)."""
+        if waiter in self._queued:
+            self._queued.discard(waiter)
+            self._queue.remove(waiter)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def poll(
+        self, now: float, *, is_live: Callable[[int], bool] | None = None
+    ) -> tuple[list[Grant], float | None]:
+        """Admit waiters from the head while everything allows it.
+
+        Args:
+            now: the current time.
+            is_live: says whether a waiter still wants admission; one that gave up is dropped
+                from the queue here, without consuming anything.
+
+        Returns:
+            The grants made now, in queue order, and when to poll again: an absolute time, or
+            ``None`` when nothing is waiting or only a release can make room (the in-flight cap).
+        """
+        grants: list[Grant] = []
+        while self._queue:
+            if is_live is not None and not is_live(self._queue[0]):
+                self._queued.discard(self._queue.popleft())
+                continue
+            delay = self.delay(now)
+            if delay > 0:
+                return grants, (None if math.isinf(delay) else now + delay)
+            waiter = self._queue.popleft()
+            self._queued.discard(waiter)
+            grants.append(self._admit(waiter, now))
+        return grants, None
+
+    def delay(self, now: float) -> float:
+        """Seconds until one more admission is allowed (``inf`` while the in-flight cap is full)."""
+        cap = self.options.max_in_flight
+        if cap is not None and self._in_flight >= cap:
+            return math.inf
+        wait = self._paused_until - now
+        for window in self._windows:
+            window.prune(now)
+            wait = max(wait, window.wait(now))
+        adaptive = self._adaptive
+        if adaptive is not None:
+            spacing_wait = self._last_admitted + adaptive.spacing - now
+            if spacing_wait > 0 and spacing_wait >= wait:
+                adaptive.limited = True  # the adaptive rate is what holds the head back
+            wait = max(wait, spacing_wait)
+        return max(0.0, wait)
+
+    def _admit(self, waiter: int, now: float) -> Grant:
+        for window in self._windows:
+            window.log.append(now)
+        self._last_admitted = now
+        self._in_flight += 1
+        self._admitted += 1
+        return Grant(waiter, now)
+
+    # --- feedback ------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """A granted create's job has finished (or the create failed for good): free its slot."""
+        if self._in_flight <= 0:
+            raise RuntimeError("release() without a matching admission")
+        self._in_flight -= 1
+
+    def refund(self, grant: Grant) -> None:
+        """Hand an admission back: the server did not count it (429, or it was never sent).
+
+        The admission leaves every window log and the in-flight count.
+        """
+        for window in self._windows:
+            window.remove(grant.admitted_at)
+        self.release()
+        self._admitted -= 1
+        self._refunded += 1
+
+    def on_accepted(self, now: float) -> None:
+        """A create was accepted (202): 429s are no longer consecutive; adaptive may speed up."""
+        self._consecutive_429 = 0
+        if self._adaptive is not None:
+            self._adaptive.on_accepted(now)
+
+    def on_rate_limited(self, now: float, *, retry_after: float | None, sent_at: float) -> float:
+        """A create got a 429: pause the whole gate, and slow the adaptive rate.
+
+        Args:
+            now: when the 429 arrived.
+            retry_after: the server's hint in seconds, if it sent one.
+            sent_at: when that create was admitted.
+
+        Returns:
+            The pause, in seconds, from ``now``.
+        """
+        self._rate_limited += 1
+        self._consecutive_429 += 1
+        opts = self.options
+        if retry_after is not None:
+            pause = min(max(retry_after, 0.0), opts.max_retry_after)
+        else:
+            # Exponential backoff with full jitter (ratelimit-research §3), k = consecutive 429s.
+            ceiling = min(opts.penalty_cap, opts.penalty_base * 2 ** (self._consecutive_429 - 1))
+            pause = self._rng.uniform(0.0, ceiling)
+        self._paused_until = max(self._paused_until, now + pause)
+        if self._adaptive is not None:
+            self._adaptive.on_rate_limited(now, sent_at)
+        logger.debug(
+            "create rate limited (429 #%d in a row): gate paused %.2f s%s",
+            self._consecutive_429,
+            pause,
+            "" if self._adaptive is None else f", adaptive rate now {self._adaptive.rate:.2f}/s",
+        )
+        return pause
+
+    # --- observability ---------------------------------------------------------------------------
+
+    def stats(self, now: float) -> AdmissionStats:
+        """A frozen snapshot of the gate's state."""
+        return AdmissionStats(
+            admitted=self._admitted,
+            waiting=len(self._queue),
+            in_flight=self._in_flight,
+            rate_limited=self._rate_limited,
+            refunded=self._refunded,
+            paused_for=max(0.0, self._paused_until - now),
+            windows=tuple(WindowUsage(w.count, w.period, w.used(now)) for w in self._windows),
+            adaptive_rate=None if self._adaptive is None else self._adaptive.rate,
+        )
+
+
+class AdmissionGate:
+    """The async shell over :class:`AdmissionCore`: waiters are futures, time is one timer.
+
+    Args:
+        options: the rate limit.
+        clock: the clock to read and to set the timer on.
+        rng: jitter source for penalties (seed it in tests).
+    """
+
+    def __init__(self, options: RateLimit, *, clock: Clock, rng: random.Random | None = None) -> None:
+        self._clock = clock
+        self._core = AdmissionCore(options, now=clock.now(), rng=rng)
+        self._futures: dict[int, asyncio.Future[Grant]] = {}
+        self._ids = itertools.count()
+        self._timer: TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed: BaseException | None = None
+
+    @property
+    def options(self) -> RateLimit:
+        return self._core.options
+
+    async def acquire(self, *, front: bool = False) -> Grant:
+        """Wait for the right to send one create, first in, first out.
+
+        Args:
+            front: join at the head of the queue (a create being retried after a 429 keeps its
+                place rather than going to the back).
+
+        Cancelling the waiting task consumes nothing.
+        """
+        if self._closed is not None:
+            raise self._closed
+        waiter = next(self._ids)
+        future: asyncio.Future[Grant] = asyncio.get_running_loop().create_future()
+        self._futures[waiter] = future
+        self._core.join(waiter, front=front)
+        self._pump()
+        try:
+            return await future
+        except BaseException:
+            self._futures.pop(waiter, None)
+            if future.done() and not future.cancelled():
+                # Admitted in the same instant the waiter was cancelled: hand the slot back.
+                self._core.refund(future.result())
+            else:
+                self._core.leave(waiter)
+            self._pump()
+            raise
+
+    def close(self, error: BaseException) -> None:
+        """Fail every waiter with ``error`` (and every later ``acquire``); stop the timer."""
+        self._closed = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, None
+        futures, self._futures = self._futures, {}
+        for waiter, future in futures.items():
+            self._core.leave(waiter)
+            if not future.done():
+                future.set_exception(error)
+
+    def release(self) -> None:
+        """The job of a granted create has finished (or the create failed for good)."""
+        self._core.release()
+        self._pump()
+
+    def refund(self, grant: Grant) -> None:
+        """The server did not count this create (429, or it was provably never sent)."""
+        self._core.refund(grant)
+        self._pump()
+
+    def on_accepted(self) -> None:
+        """Report a 202."""
+        self._core.on_accepted(self._clock.now())
+
+    def on_rate_limited(self, grant: Grant, retry_after: float | None) -> float:
+        """Report a 429 for ``grant``'s create: refunds it and pauses every waiter. Returns the pause."""
+        now = self._clock.now()
+        pause = self._core.on_rate_limited(now, retry_after=retry_after, sent_at=grant.admitted_at)
+        self._core.refund(grant)
+        self._pump()
+        return pause
+
+    def stats(self) -> AdmissionStats:
+        return self._core.stats(self._clock.now())
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        windows = ", ".join(f"{w.used}/{w.count} per {w.period:g}s" for w in s.windows) or "no windows"
+        adaptive = "" if s.adaptive_rate is None else f" adaptive={s.adaptive_rate:.2f}/s"
+        paused = f" paused={s.paused_for:.1f}s" if s.paused_for else ""
+        return (
+            f"<AdmissionGate {windows}; admitted={s.admitted} waiting={s.waiting} "
+            f"in_flight={s.in_flight} 429s={s.rate_limited}{adaptive}{paused}>"
+        )
+
+    def _pump(self) -> None:
+        """Hand out every admission possible now and set the one timer for the next moment."""
+        if self._closed is not None:
+            return
+        # A waiter's future is cancelled the moment its task is, before the task runs its cleanup:
+        # such a waiter is skipped here rather than admitted.
+        grants, wake_at = self._core.poll(self._clock.now(), is_live=self._is_live)
+        for grant in grants:
+            self._futures.pop(grant.waiter).set_result(grant)
+        if wake_at != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if wake_at is None else self._clock.call_at(wake_at, self._on_timer)
+            self._timer_at = wake_at
+
+    def _is_live(self, waiter: int) -> bool:
+        future = self._futures.get(waiter)
+        return future is not None and not future.done()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._pump()
