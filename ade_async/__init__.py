@@ -29,6 +29,7 @@ from ._errors import (
     JobCancelledError,
     JobError,
     JobFailedError,
+    JobLostError,
     JobNotFinishedError,
     JobTimeoutError,
     MalformedResponseError,
@@ -38,12 +39,17 @@ from ._errors import (
     RateLimitError,
     ReadTimeoutError,
     ResultDownloadError,
+    ResultTypeError,
+    SchemaError,
     ServerError,
     TransportError,
     UnprocessableEntityError,
 )
+from ._events import EventKind, JobEvent
 from ._ratelimit import RateLimit
+from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
 from ._retry import RetryPolicy
+from ._schedule import PollPolicy
 from ._stats import ClientStats
 from ._version import __version__
 from ._wire import (
@@ -73,14 +79,20 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionLostError",
     "CreateOutcomeUnknownError",
+    "EventKind",
     "ExtractJobStatusResponse",
     "ExtractMetadata",
     "ExtractResponse",
+    "ExtractResult",
     "ExtractWarning",
+    "Failed",
     "InputError",
     "JobCancelledError",
     "JobError",
+    "JobEvent",
     "JobFailedError",
+    "JobHandle",
+    "JobLostError",
     "JobNotFinishedError",
     "JobStatus",
     "JobSummary",
@@ -88,14 +100,20 @@ __all__ = [
     "JobsListResponse",
     "MalformedResponseError",
     "NotFoundError",
+    "Outcome",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PollPolicy",
     "RateLimit",
     "RateLimitError",
     "ReadTimeoutError",
     "ResultDownloadError",
+    "ResultTypeError",
     "RetryPolicy",
+    "SchemaError",
     "ServerError",
+    "Stage",
+    "Succeeded",
     "Timeouts",
     "TransportError",
     "UnprocessableEntityError",

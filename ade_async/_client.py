@@ -1,38 +1,41 @@
-"""``ade_async.Client``: the async context manager that owns the connection to the ADE API.
+"""``ade_async.Client``: one connection, one admission gate and one shared poller per client.
 
-This layer holds the low-level calls, one per API operation, plus fetching a completed job's result
-wherever the API put it. Later layers (admission, the shared poller, batches) build on these calls.
+The client is an async context manager. Entering it opens the HTTP session and a task group that
+owns the poller's single task; leaving it stops the poller, fails every pending waiter with
+:class:`ClientClosedError`, and closes the session. Data flows one way: input, admission, create,
+watch, polls, result, future resolved.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from types import TracebackType
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Final, Self, TypeVar
 
-import msgspec
+import anyio
+from anyio.abc import TaskGroup
 
 from ._admission import AdmissionGate
+from ._batch import BatchEnd, BatchItem, run_batch
 from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
 from ._create import CreateSender
-from ._errors import (
-    ADEError,
-    ClientClosedError,
-    JobCancelledError,
-    JobFailedError,
-    JobNotFinishedError,
-    MalformedResponseError,
-    ResultDownloadError,
-)
+from ._errors import ADEError, ClientClosedError
+from ._events import EventBus, JobEvent, Listener
+from ._fetch import ResultFetcher
 from ._inputs import MarkdownInput, read_markdown
 from ._ratelimit import RateLimit
+from ._results import ExtractResult, JobHandle, Outcome
 from ._retry import RetryPolicy, read_retry_delay
-from ._schema import SchemaInput, schema_to_json
+from ._schedule import PollPolicy
+from ._scheduler import PollScheduler
+from ._schema import SchemaInput, prepare_schema, schema_to_json
 from ._stats import ClientStats, Counters
-from ._transport import JOBS_PATH, Transport, redact_url
+from ._transport import Transport
 from ._wire import (
     AsyncExtractRequest,
     ExtractJobStatusResponse,
@@ -40,30 +43,41 @@ from ._wire import (
     JobsListResponse,
     JobStatus,
     JobSummary,
-    decode_extract_response,
 )
 
-_T = TypeVar("_T")
-
-__all__ = ["Client"]
+__all__ = ["DEFAULT", "Client"]
 
 logger = logging.getLogger("ade_async")
 
+_T = TypeVar("_T")
+
 #: How many fresh ``output_url`` s to ask for when a download fails (URLs expire ~1 h after a GET).
 _DEFAULT_URL_REFRESHES: Final = 2
+#: ``extract_many``'s window when the rate limit sets no in-flight cap.
+_DEFAULT_WINDOW: Final = 1000
+#: How long closing may take to tidy up (the session), even when the closing task is cancelled.
+_CLOSE_TIMEOUT: Final = 5.0
 
 
-class Client:
+class _Default(enum.Enum):
+    TOKEN = "DEFAULT"
+
+
+#: "Use the client's default" (the poll policy's ``job_timeout``), where ``None`` means "no deadline".
+DEFAULT: Final = _Default.TOKEN
+
+
+class Client(anyio.AsyncContextManagerMixin):
     """An asynchronous client for LandingAI ADE Extract Jobs v1.
 
-    Use it as an async context manager; the HTTP session lives inside the block::
+    Use it as an async context manager::
 
         async with ade_async.Client() as client:           # key from VISION_AGENT_API_KEY
-            job_id = await client.create_job(Path("invoice.md"), schema=schema)
-            job = await client.get_job(job_id)
-            if job.is_terminal:
-                result = await client.fetch_result(job)
-                print(result.extraction)
+            result = await client.extract(Path("invoice.md"), schema=Invoice)
+            print(result.to(Invoice))
+
+            async for outcome in client.extract_many(Path("docs").glob("*.md"), schema=Invoice):
+                print(outcome.input, outcome.ok)
 
     Args:
         api_key: the API key; defaults to the ``VISION_AGENT_API_KEY`` environment variable.
@@ -79,15 +93,16 @@ class Client:
             learning the unpublished quota from 429s.
         retry: how failed calls are retried (:class:`RetryPolicy`). Reads are retried on
             transport errors, 408, 429 and 5xx; a create only when nothing can have been created.
+        poll: how the shared poller watches jobs (:class:`PollPolicy`).
         clock: the time source (tests pass ``ade_async.testing.FakeClock``).
-        seed: seeds the jitter of backoffs, for reproducible runs.
+        seed: seeds the jitter of backoffs and polls, for reproducible runs.
 
     Raises:
         ConfigurationError: no API key, an unknown environment, or both ``base_url`` and
             ``environment`` given.
 
     The API has no endpoint to cancel a job: nothing in this client can stop work the server has
-    accepted, and nothing pretends to.
+    accepted, and nothing pretends to. Cancelling a wait only stops waiting.
     """
 
     def __init__(
@@ -101,6 +116,7 @@ class Client:
         url_refreshes: int = _DEFAULT_URL_REFRESHES,
         rate_limit: RateLimit | None = None,
         retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
@@ -117,12 +133,16 @@ class Client:
         self._url_refreshes = url_refreshes
         self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
         self._retry = retry if retry is not None else RetryPolicy()
+        self._poll = poll if poll is not None else PollPolicy()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._rng = random.Random(seed)
         self._counters = Counters()
-        self._gate: AdmissionGate | None = None
-        self._creator: CreateSender | None = None
-        # Jobs this client created whose admission is still in flight: released when seen ended.
+        self._events = EventBus()
+        self._fetcher = ResultFetcher(
+            transport=self._transport, refresh=self.get_job, url_refreshes=url_refreshes
+        )
+        self._running: _Running | None = None
+        # Jobs this client created whose admission is still in flight: freed when seen to end.
         self._unfinished: set[str] = set()
         self._entered = False
 
@@ -136,55 +156,259 @@ class Client:
         """The admission options in force."""
         return self._rate_limit
 
+    @property
+    def poll_policy(self) -> PollPolicy:
+        """The shared poller's options."""
+        return self._poll
+
     def stats(self) -> ClientStats:
-        """A frozen snapshot of what this client has done and of its admission gate."""
-        gate = self._require_gate()
-        return ClientStats.snapshot(self._counters, gate.stats())
+        """A frozen snapshot of what this client has done, its poller and its admission gate."""
+        running = self._require_running()
+        return ClientStats.snapshot(self._counters, running.gate.stats(), watched=running.scheduler.watching)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every :class:`JobEvent` (submitted, completed, failed,
+        timed out); returns a function that unsubscribes. Listeners must be quick and not block."""
+        return self._events.subscribe(listener)
 
     def __repr__(self) -> str:
-        if self._gate is None or not self._transport.is_open:
+        running = self._running
+        if running is None:
             return f"<ade_async.Client base_url={self.base_url!r} closed>"
-        s = self._gate.stats()
+        s = running.gate.stats()
         return (
             f"<ade_async.Client base_url={self.base_url!r} open admitted={s.admitted} "
-            f"in_flight={s.in_flight} waiting={s.waiting} 429s={s.rate_limited}>"
+            f"in_flight={s.in_flight} waiting={s.waiting} watched={running.scheduler.watching} "
+            f"429s={s.rate_limited}>"
         )
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         if self._entered:
             raise RuntimeError("a Client can be entered only once; create a new one")
         self._entered = True
         await self._transport.open()
-        # Created here, inside the running loop: the gate's timers belong to it.
-        self._gate = AdmissionGate(self._rate_limit, clock=self._clock, rng=self._rng)
-        self._creator = CreateSender(
+        error: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._running = self._start(task_group)
+                try:
+                    yield self
+                except BaseException as exc:  # re-raised below, unwrapped by the task group
+                    error = exc
+                finally:
+                    self._stop()
+                    task_group.cancel_scope.cancel()
+        finally:
+            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+                await self._transport.close()
+        if error is not None:
+            raise error
+
+    def _start(self, task_group: TaskGroup) -> _Running:
+        # Made here, inside the running loop: the gate's and the poller's timers belong to it.
+        gate = AdmissionGate(self._rate_limit, clock=self._clock, rng=self._rng)
+        creator = CreateSender(
             transport=self._transport,
-            gate=self._gate,
+            gate=gate,
             retry=self._retry,
             clock=self._clock,
             rng=self._rng,
             counters=self._counters,
         )
-        return self
+        scheduler = PollScheduler(
+            transport=self._transport,
+            fetcher=self._fetcher,
+            policy=self._poll,
+            clock=self._clock,
+            rng=self._rng,
+            counters=self._counters,
+            events=self._events,
+            on_finished=self._finished,
+        )
+        task_group.start_soon(scheduler.run, name="ade_async poller")
+        return _Running(task_group, gate, creator, scheduler)
 
-    async def __aexit__(
+    def _stop(self) -> None:
+        running, self._running = self._running, None
+        if running is None:
+            return
+        running.gate.close(ClientClosedError("The client was closed while this create waited for admission."))
+        running.scheduler.close(ClientClosedError("The client was closed before this job ended."))
+
+    # --- the everyday calls -----------------------------------------------------------------------
+
+    async def extract(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+        markdown: MarkdownInput | None = None,
+        *,
+        schema: SchemaInput,
+        model: str | None = None,
+        strict: bool = False,
+        markdown_url: str | None = None,
+        output_save_url: str | None = None,
+        filename: str | None = None,
+        deadline: float | _Default | None = DEFAULT,
+    ) -> ExtractResult:
+        """Extract one document: submit it and wait for the result.
 
-    async def aclose(self) -> None:
-        """Close the client: creates still waiting for admission get :class:`ClientClosedError`,
-        and the HTTP session closes. Later calls raise :class:`ClientClosedError` too."""
-        if self._gate is not None:
-            self._gate.close(
-                ClientClosedError("The client was closed while this create waited for admission.")
+        Example::
+
+            result = await client.extract(Path("invoice.md"), schema=Invoice)
+            invoice = result.to(Invoice)
+
+        Takes the arguments of :meth:`submit` (``deadline`` included). Raises what
+        :meth:`submit` and awaiting a :class:`JobHandle` raise.
+        """
+        handle = await self.submit(
+            markdown,
+            schema=schema,
+            model=model,
+            strict=strict,
+            markdown_url=markdown_url,
+            output_save_url=output_save_url,
+            filename=filename,
+            deadline=deadline,
+        )
+        return await handle
+
+    async def submit(
+        self,
+        markdown: MarkdownInput | None = None,
+        *,
+        schema: SchemaInput,
+        model: str | None = None,
+        strict: bool = False,
+        markdown_url: str | None = None,
+        output_save_url: str | None = None,
+        filename: str | None = None,
+        deadline: float | _Default | None = DEFAULT,
+    ) -> JobHandle:
+        """Create a job and return a handle the shared poller resolves.
+
+        The schema is checked first, as the API would (:class:`SchemaError`), then the job passes
+        admission and is created (see :meth:`create_job`). ``await handle`` gives the result.
+
+        Args:
+            markdown: a path to a ``.md`` file (``os.PathLike``), or the Markdown as ``str`` or
+                ``bytes`` (a ``str`` is content, never a path, as in the official SDK).
+            schema: a JSON Schema (mapping or JSON string), a msgspec Struct type, or a pydantic
+                model class.
+            model: the extract model, e.g. ``"extract-latest"``; the API's default when ``None``.
+            strict: reject schemas with unsupported keywords instead of letting the API prune them.
+            markdown_url: a URL the API downloads the Markdown from, instead of ``markdown``.
+            output_save_url: where the API writes the result (required with zero data retention).
+            filename: the upload's file name; defaults to the file's name or ``document.md``.
+            deadline: the job's client-side deadline in seconds from now, ``None`` for none; by
+                default the poll policy's ``job_timeout``. When it passes, waiters get
+                :class:`JobTimeoutError` and the job may still finish server-side. (To bound one
+                wait without ending the watch, wrap it: ``with anyio.fail_after(5): await handle``.)
+
+        Raises:
+            SchemaError: the API would refuse the schema; nothing was sent.
+            InputError: the Markdown file cannot be read; nothing was sent.
+            CreateOutcomeUnknownError, APIStatusError, TransportError: as :meth:`create_job`.
+        """
+        schema_json = prepare_schema(schema, strict=strict)
+        content: bytes | None = None
+        upload_name: str | None = None
+        if markdown is not None:
+            content, upload_name = await read_markdown(markdown, filename=filename)
+        return await self._submit_prepared(
+            AsyncExtractRequest(
+                schema=schema_json,
+                markdown=content,
+                markdown_filename=upload_name or "document.md",
+                markdown_url=markdown_url,
+                model=model,
+                strict=strict,
+                output_save_url=output_save_url,
+            ),
+            deadline,
+        )
+
+    def wait(self, job_id: str, *, deadline: float | _Default | None = DEFAULT) -> JobHandle:
+        """A handle on any existing job, watched by the shared poller from now on.
+
+        Use it to collect a job submitted elsewhere, or one whose deadline passed earlier. If the
+        job is already watched, its existing handle state is shared.
+        """
+        running = self._require_running()
+        watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline), first_delay=0.0)
+        return JobHandle(watch)
+
+    async def extract_many(
+        self,
+        inputs: Iterable[MarkdownInput] | AsyncIterable[MarkdownInput],
+        *,
+        schema: SchemaInput,
+        model: str | None = None,
+        strict: bool = False,
+        deadline: float | _Default | None = DEFAULT,
+        window: int | None = None,
+    ) -> AsyncGenerator[Outcome, None]:
+        """Extract many documents; yield one :class:`Succeeded` or :class:`Failed` per input, as
+        jobs end.
+
+        Example::
+
+            async with contextlib.aclosing(client.extract_many(paths, schema=Invoice)) as outcomes:
+                async for outcome in outcomes:
+                    if outcome.ok:
+                        save(outcome.input, outcome.result)
+                    else:
+                        print(outcome.input, outcome.stage, outcome.error)
+
+        Inputs are read lazily, at most ``window`` at a time (default: the rate limit's
+        ``max_in_flight``, else 1000), so a huge folder never sits in memory. A ``str`` input is
+        Markdown content; pass paths as ``pathlib.Path``. Nothing is dropped: every input yields
+        exactly one outcome, in the order jobs end (``outcome.index`` gives the input order). Leave
+        early with ``aclosing`` (or ``break`` and let the generator close): work in progress is
+        abandoned and its jobs, if created, continue server-side.
+
+        Raises:
+            SchemaError: before anything is read or sent, if the API would refuse the schema.
+            ClientClosedError: the client closed before every input had its outcome.
+            Exception: whatever the ``inputs`` iterable raised, after the outcomes of the inputs
+                read before it.
+        """
+        if isinstance(inputs, str | bytes | os.PathLike):
+            raise TypeError("inputs must be an iterable of inputs; wrap a single input in a list")
+        schema_json = prepare_schema(schema, strict=strict)
+        running = self._require_running()
+        size = window or self._rate_limit.max_in_flight or _DEFAULT_WINDOW
+        if size < 1:
+            raise ValueError(f"window must be at least 1, got {size}")
+
+        async def submit(content: bytes, filename: str) -> JobHandle:
+            request = AsyncExtractRequest(
+                schema=schema_json, markdown=content, markdown_filename=filename, model=model, strict=strict
             )
-        await self._transport.close()
+            return await self._submit_prepared(request, deadline)
+
+        send, receive = anyio.create_memory_object_stream[BatchItem](0)
+        scope = anyio.CancelScope()
+
+        async def feed() -> None:
+            with scope:
+                await run_batch(inputs, submit=submit, window=size, send=send)
+
+        running.task_group.start_soon(feed, name="ade_async extract_many")
+        try:
+            async with receive:
+                async for item in receive:
+                    if isinstance(item, BatchEnd):
+                        if item.error is not None:
+                            raise item.error
+                        return
+                    yield item
+            raise ClientClosedError(
+                "The client was closed before every input of extract_many had its outcome."
+            )
+        finally:
+            scope.cancel()
 
     # --- low-level API calls ----------------------------------------------------------------------
 
@@ -199,25 +423,22 @@ class Client:
         output_save_url: str | None = None,
         filename: str | None = None,
     ) -> str:
-        """Create one extract job and return its id.
+        """Create one extract job and return its id (low level: no schema checks, no watching).
 
-        The create first passes the client's admission gate (quota windows, in-flight cap,
-        pauses after 429s). A 429 is waited out and the create sent again; a failure that proves
-        nothing was created (connection refused, 5xx) is retried within the retry budget. A create
-        whose answer was lost is never sent again (the API has no idempotency key, and a second
-        job would be paid twice): it raises :class:`CreateOutcomeUnknownError`.
+        The create passes the client's admission gate (quota windows, in-flight cap, pauses after
+        429s). A 429 is waited out and the create sent again; a failure that proves nothing was
+        created (connection refused, 5xx) is retried within the retry budget. A create whose
+        answer was lost is never sent again (the API has no idempotency key, and a second job
+        would be paid twice): it raises :class:`CreateOutcomeUnknownError`.
 
         The new job counts as in flight (for ``RateLimit.max_in_flight``) until this client sees
-        it end, through :meth:`get_job` or :meth:`fetch_result`.
+        it end (through :meth:`get_job`, :meth:`fetch_result` or a handle).
 
         Args:
             markdown: a path to a ``.md`` file, or the Markdown as ``str`` or ``bytes``.
-            schema: a JSON Schema, as a mapping or a JSON string; its root must be an object.
-            model: the extract model, e.g. ``"extract-latest"``; the API's default when ``None``.
-            strict: reject schemas with unsupported keywords (422) instead of pruning them.
-            markdown_url: a URL the API downloads the Markdown from, instead of ``markdown``.
-            output_save_url: where the API writes the result (required with zero data retention).
-            filename: the upload's file name; defaults to the file's name or ``document.md``.
+            schema: a JSON Schema (mapping or JSON string), or a type to derive one from; sent
+                without client-side checks.
+            model, strict, markdown_url, output_save_url, filename: as for :meth:`submit`.
 
         Raises:
             InputError: the Markdown file cannot be read.
@@ -239,18 +460,14 @@ class Client:
             strict=strict,
             output_save_url=output_save_url,
         )
-        job_id = await self._require_creator().send(request)
-        self._unfinished.add(job_id)
-        logger.debug("created job %s", job_id)
-        return job_id
+        return await self._create(request)
 
     async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
         """The job's current status, and its result once completed.
 
         An answer of 206 (completed, output not fully conforming to the schema) is a success:
-        the warnings are in the result's ``metadata``.
-
-        Transport errors, 408, 429 and 5xx are retried under the client's :class:`RetryPolicy`.
+        the warnings are in the result's ``metadata``. Transport errors, 408, 429 and 5xx are
+        retried under the client's :class:`RetryPolicy`.
 
         Raises:
             NotFoundError: no such job for this API key.
@@ -265,7 +482,7 @@ class Client:
         *,
         status: JobStatus | str | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[JobSummary]:
+    ) -> AsyncGenerator[JobSummary, None]:
         """Every job of this API key, page by page, optionally only those with one status.
 
         The list lags behind writes (a new job may be missing for a few seconds), carries no
@@ -306,26 +523,33 @@ class Client:
         """
         if isinstance(job, str):
             job = await self.get_job(job)
-        refreshes_left = self._url_refreshes
-        while True:
-            _raise_unless_completed(job)
-            if job.data is not None:
-                return job.data
-            if job.output_url is None:
-                raise MalformedResponseError(
-                    f"job {job.job_id} is completed but carries neither data nor output_url",
-                    method="GET",
-                    path=f"{JOBS_PATH}/{job.job_id}",
-                    status_code=200,
-                )
-            try:
-                return await self._download_result(job.job_id, job.output_url)
-            except ResultDownloadError:
-                if refreshes_left == 0:
-                    raise
-                refreshes_left -= 1
-                logger.debug("refreshing output_url of job %s after a failed download", job.job_id)
-                job = await self.get_job(job.job_id)
+        response, _ = await self._fetcher.fetch(job)
+        return response
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    async def _submit_prepared(
+        self, request: AsyncExtractRequest, deadline: float | _Default | None
+    ) -> JobHandle:
+        running = self._require_running()
+        job_id = await self._create(request)
+        watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline))
+        self._counters.jobs_submitted += 1
+        self._events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
+        return JobHandle(watch)
+
+    async def _create(self, request: AsyncExtractRequest) -> str:
+        job_id = await self._require_running().creator.send(request)
+        self._unfinished.add(job_id)
+        logger.debug("created job %s", job_id)
+        return job_id
+
+    def _deadline(self, deadline: float | _Default | None) -> float | None:
+        if deadline is DEFAULT:
+            return self._poll.job_timeout
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be positive or None, got {deadline}")
+        return deadline
 
     async def _list_page(self, page: int, page_size: int, status: str | None) -> JobsListResponse:
         return await self._read(
@@ -356,58 +580,24 @@ class Client:
         """A job this client created has ended: its in-flight admission is free again."""
         if job_id in self._unfinished:
             self._unfinished.discard(job_id)
-            if self._gate is not None:
-                self._gate.release()
+            if self._running is not None:
+                self._running.gate.release()
 
-    def _require_gate(self) -> AdmissionGate:
-        if self._gate is None:
+    def _require_running(self) -> _Running:
+        if self._running is None or not self._transport.is_open:
             raise ClientClosedError("The client is not open; use it inside `async with Client(...)`.")
-        return self._gate
-
-    def _require_creator(self) -> CreateSender:
-        if self._creator is None or not self._transport.is_open:
-            raise ClientClosedError("The client is closed; use it inside `async with Client(...)`.")
-        return self._creator
-
-    async def _download_result(self, job_id: str, url: str) -> ExtractResponse:
-        shown = redact_url(url)
-        try:
-            response = await self._transport.download(url)
-        except ClientClosedError:
-            raise
-        except ADEError as exc:
-            raise ResultDownloadError(
-                f"downloading the result of job {job_id} from {shown} failed: {exc}",
-                job_id=job_id,
-                status_code=None,
-            ) from exc
-        if response.status != 200:
-            hint = " (the URL has probably expired)" if response.status in (400, 403, 404, 410) else ""
-            raise ResultDownloadError(
-                f"downloading the result of job {job_id} from {shown} answered {response.status}{hint}",
-                job_id=job_id,
-                status_code=response.status,
-            )
-        try:
-            return decode_extract_response(response.body)
-        except msgspec.DecodeError as exc:  # also msgspec.ValidationError, its subclass
-            raise ResultDownloadError(
-                f"the result of job {job_id} downloaded from {shown} is not a valid extraction result: {exc}",
-                job_id=job_id,
-                status_code=response.status,
-            ) from exc
+        return self._running
 
 
-def _raise_unless_completed(job: ExtractJobStatusResponse) -> None:
-    if job.status == JobStatus.COMPLETED:
-        return
-    if job.status == JobStatus.FAILED:
-        reason = job.failure_reason or "no reason given"
-        raise JobFailedError(
-            f"job {job.job_id} failed: {reason}", job_id=job.job_id, failure_reason=job.failure_reason
-        )
-    if job.status == JobStatus.CANCELLED:
-        raise JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id)
-    raise JobNotFinishedError(
-        f"job {job.job_id} has no result yet (status {job.status!r})", job_id=job.job_id, status=job.status
-    )
+class _Running:
+    """What exists only while the client is open."""
+
+    __slots__ = ("creator", "gate", "scheduler", "task_group")
+
+    def __init__(
+        self, task_group: TaskGroup, gate: AdmissionGate, creator: CreateSender, scheduler: PollScheduler
+    ) -> None:
+        self.task_group = task_group
+        self.gate = gate
+        self.creator = creator
+        self.scheduler = scheduler

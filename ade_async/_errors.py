@@ -6,6 +6,7 @@ one seam (``ade_async._transport``) and never escape. The tree::
     ADEError
     ├── ConfigurationError            missing key, unknown environment, ambiguous URL
     ├── InputError                    a Markdown input could not be read (missing file, unreadable)
+    ├── SchemaError                   a schema the API would refuse, caught before any job is created
     ├── ClientClosedError             the client was closed (or never opened)
     ├── TransportError                no usable HTTP answer          .request_sent
     │   ├── ConnectError              could not connect (refused, DNS, TLS); nothing sent
@@ -26,9 +27,11 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   ├── JobFailedError            status "failed"      .failure_reason
     │   ├── JobCancelledError         status "cancelled"
     │   ├── JobNotFinishedError       asked for the result of a job still running
+    │   ├── JobLostError              the API no longer knows the job (404, confirmed)
     │   └── JobTimeoutError           a client-side deadline passed (the job may still finish)
     ├── CreateOutcomeUnknownError     a create was sent but its answer was lost: the job may exist
-    └── ResultDownloadError           a completed job's ``output_url`` could not be downloaded
+    ├── ResultDownloadError           a completed job's ``output_url`` could not be downloaded
+    └── ResultTypeError               a result does not fit the type asked for (``result.to(T)``)
 
 ``request_sent`` on transport errors says whether the server may have seen the request. It matters
 for creating jobs, which the API does not make idempotent: a create that failed with
@@ -62,6 +65,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobLostError",
     "JobNotFinishedError",
     "JobTimeoutError",
     "MalformedResponseError",
@@ -71,6 +75,8 @@ __all__ = [
     "RateLimitError",
     "ReadTimeoutError",
     "ResultDownloadError",
+    "ResultTypeError",
+    "SchemaError",
     "ServerError",
     "TransportError",
     "UnprocessableEntityError",
@@ -106,6 +112,18 @@ class InputError(ADEError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class SchemaError(ADEError):
+    """The schema would be refused by the API (or cannot be turned into JSON Schema); nothing was sent.
+
+    Attributes:
+        problems: each reason, e.g. ``"unsupported keyword 'maxLength' at properties.name"``.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems)
 
 
 class ClientClosedError(ADEError):
@@ -383,6 +401,10 @@ class JobNotFinishedError(JobError):
         self.status = status
 
 
+class JobLostError(JobError):
+    """The API answered 404 for a job that existed, several times in a row: it is gone."""
+
+
 class JobTimeoutError(JobError):
     """A client-side deadline passed before the job ended. The job may still finish server-side.
 
@@ -438,3 +460,15 @@ class CreateOutcomeUnknownError(ADEError):
         self.content_sha256 = content_sha256
         self.sent_at = sent_at
         self.cause = cause
+
+
+class ResultTypeError(ADEError):
+    """A result's extraction does not fit the type it was asked to convert to.
+
+    Attributes:
+        job_id: the job whose result it is.
+    """
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

@@ -1,33 +1,201 @@
-"""Extraction schemas as the API wants them: a JSON Schema serialised to a string.
+"""Extraction schemas: from what users write to the JSON string the API wants, checked first.
 
-The create endpoint takes ``schema`` as a JSON *string* form field (ade-api-notes §1), so a dict is
-serialised here and a string is sent exactly as given.
+The create endpoint takes ``schema`` as a JSON *string* form field (ade-api-notes §1). Users may give:
+
+* a mapping (a JSON Schema as a dict), or a JSON string, sent as given;
+* a msgspec ``Struct`` type (or a dataclass or TypedDict), turned into JSON Schema by msgspec;
+* a pydantic model class, turned into JSON Schema by its ``model_json_schema()``.
+
+:func:`prepare_schema` also mirrors the API's documented schema errors (seed 002, ade-api-notes §7),
+so a batch with a bad schema fails before any job is created: the root must be an object with
+``"type": "object"``; local ``$ref`` cycles are refused; and with ``strict=True`` the keywords the
+API rejects are refused too (with ``strict=False`` the API prunes them, so they pass).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeAlias
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, TypeAlias
 
 import msgspec
 
-__all__ = ["SchemaInput", "schema_to_json"]
+from ._errors import SchemaError
 
-#: A JSON Schema as a mapping, or already serialised as a JSON string.
-SchemaInput: TypeAlias = "Mapping[str, Any] | str"
+__all__ = ["UNSUPPORTED_KEYWORDS", "SchemaInput", "prepare_schema", "schema_to_dict", "schema_to_json"]
+
+#: A JSON Schema as a mapping or JSON string, or a type to derive one from (msgspec Struct,
+#: dataclass, TypedDict, pydantic model class).
+SchemaInput: TypeAlias = "Mapping[str, Any] | str | type"
+
+#: Keywords that make the API answer 422 with ``strict=true`` ("Keywords that cause errors").
+UNSUPPORTED_KEYWORDS: Final = frozenset(
+    {
+        "allOf",
+        "oneOf",
+        "const",
+        "maxItems",
+        "minItems",
+        "maxLength",
+        "minLength",
+        "maximum",
+        "minimum",
+        "pattern",
+        "propertyOrdering",
+        "uniqueItems",
+    }
+)
+
+# Keywords whose values are schemas, maps of schemas, or lists of schemas (where to look deeper).
+_SCHEMA_VALUED: Final = frozenset({"items", "additionalProperties", "not", "contains", "propertyNames"})
+_SCHEMA_MAPS: Final = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+_SCHEMA_LISTS: Final = frozenset({"anyOf", "allOf", "oneOf", "prefixItems"})
 
 
 def schema_to_json(schema: SchemaInput) -> str:
-    """The ``schema`` form field for a schema given as a mapping or a JSON string.
+    """The ``schema`` form field, without checks (``create_job`` sends what it is given).
 
     Raises:
-        TypeError: the schema is neither a mapping nor a string, or holds values JSON cannot carry.
+        TypeError: the schema is neither a mapping, a string, nor a type a schema can be made of.
     """
     if isinstance(schema, str):
         return schema
-    if isinstance(schema, Mapping):
+    try:
+        return msgspec.json.encode(schema_to_dict(schema)).decode("utf-8")
+    except SchemaError as exc:
+        raise TypeError(str(exc)) from exc
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise TypeError(f"The schema cannot be serialised to JSON: {exc}") from exc
+
+
+def schema_to_dict(schema: SchemaInput) -> dict[str, Any]:
+    """The schema as a JSON Schema dict.
+
+    Raises:
+        SchemaError: a string that is not JSON or not an object, or a type no schema can be made of.
+        TypeError: an argument of another kind.
+    """
+    if isinstance(schema, str):
         try:
-            return msgspec.json.encode(dict(schema)).decode("utf-8")
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise TypeError(f"The schema cannot be serialised to JSON: {exc}") from exc
-    raise TypeError(f"schema must be a mapping or a JSON string, not {type(schema).__name__}")
+            decoded = msgspec.json.decode(schema)
+        except msgspec.DecodeError as exc:
+            raise SchemaError(f"The schema is not valid JSON: {exc}", problems=["not valid JSON"]) from exc
+        if not isinstance(decoded, dict):
+            raise SchemaError(
+                "The provided JSON must parse to an object at the root", problems=["root is not an object"]
+            )
+        return decoded
+    if isinstance(schema, Mapping):
+        return dict(schema)
+    if isinstance(schema, type):
+        model_json_schema = getattr(schema, "model_json_schema", None)
+        if callable(model_json_schema):  # a pydantic model class
+            result: dict[str, Any] = model_json_schema()
+            return result
+        try:
+            return _inline_root(msgspec.json.schema(schema))
+        except TypeError as exc:
+            raise SchemaError(
+                f"No JSON Schema can be made from {schema.__name__}: {exc}", problems=[str(exc)]
+            ) from exc
+    raise TypeError(
+        f"schema must be a mapping, a JSON string, a msgspec Struct or pydantic model class, "
+        f"not {type(schema).__name__}"
+    )
+
+
+def prepare_schema(schema: SchemaInput, *, strict: bool) -> str:
+    """The ``schema`` form field, after the checks the API would make.
+
+    Raises:
+        SchemaError: the API would refuse this schema (``problems`` lists why).
+    """
+    document = schema_to_dict(schema)
+    problems = list(_root_problems(document))
+    problems.extend(_ref_cycles(document))
+    if strict:
+        problems.extend(
+            f"unsupported keyword {keyword!r} at {path or 'the root'}"
+            for keyword, path in _keywords(document, "")
+        )
+    if problems:
+        raise SchemaError("The schema would be refused by the API: " + "; ".join(problems), problems=problems)
+    try:
+        return msgspec.json.encode(document).decode("utf-8")
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise SchemaError(f"The schema cannot be serialised to JSON: {exc}", problems=[str(exc)]) from exc
+
+
+def _inline_root(generated: dict[str, Any]) -> dict[str, Any]:
+    """msgspec puts a Struct behind ``{"$ref": "#/$defs/Name"}``; the API needs the object at the root."""
+    ref = generated.get("$ref")
+    defs = dict(generated.get("$defs", {}))
+    if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+        return generated
+    root = dict(defs.pop(ref.removeprefix("#/$defs/")))
+    if defs:
+        root["$defs"] = defs
+    return root
+
+
+def _root_problems(document: dict[str, Any]) -> Iterator[str]:
+    if document.get("type") != "object":
+        yield 'the root must have "type": "object"'
+
+
+def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every unsupported keyword in a schema, with where it is (property names are not keywords)."""
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key in UNSUPPORTED_KEYWORDS:
+            yield key, path
+        where = f"{path}.{key}" if path else key
+        if key in _SCHEMA_VALUED:
+            yield from _keywords(value, where)
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                yield from _keywords(sub, f"{where}.{name}")
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _keywords(sub, f"{where}[{i}]")
+        if key == "items" and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _keywords(sub, f"{where}[{i}]")
+
+
+def _local_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
+                yield value
+            else:
+                yield from _local_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _local_refs(item)
+
+
+def _ref_cycles(document: dict[str, Any]) -> Iterator[str]:
+    """A refusal if local ``$ref`` s form a cycle (the API resolves refs and refuses recursion)."""
+    defs: dict[str, Any] = {}
+    for section in ("$defs", "definitions"):
+        block = document.get(section)
+        if isinstance(block, dict):
+            defs.update({f"#/{section}/{name}": sub for name, sub in block.items()})
+    graph = {ref: set(_local_refs(sub)) for ref, sub in defs.items()}
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def cyclic(ref: str) -> bool:
+        if ref in done or ref not in graph:
+            return False
+        if ref in visiting:
+            return True
+        visiting.add(ref)
+        found = any(cyclic(nxt) for nxt in graph[ref])
+        visiting.discard(ref)
+        done.add(ref)
+        return found
+
+    if any(cyclic(ref) for ref in graph):
+        yield "the schema contains recursive local $ref cycles"

@@ -18,8 +18,15 @@ class Counters:
         "creates_rate_limited",
         "creates_sent",
         "creates_unknown",
+        "jobs_completed",
+        "jobs_failed",
+        "jobs_submitted",
+        "jobs_timed_out",
+        "poll_failures",
+        "polls_sent",
         "read_retries",
         "reads_sent",
+        "results_fetched",
     )
 
     def __init__(self) -> None:
@@ -30,6 +37,13 @@ class Counters:
         self.create_retries = 0
         self.reads_sent = 0
         self.read_retries = 0
+        self.jobs_submitted = 0
+        self.jobs_completed = 0
+        self.jobs_failed = 0
+        self.jobs_timed_out = 0
+        self.polls_sent = 0
+        self.poll_failures = 0
+        self.results_fetched = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,8 +56,17 @@ class ClientStats:
         creates_rate_limited: creates answered 429 (each was sent again after the pause).
         creates_unknown: creates whose outcome is unknown (:class:`CreateOutcomeUnknownError`).
         create_retries: creates sent again after an error that proved nothing was created.
-        reads_sent: get and list requests sent.
-        read_retries: reads sent again after a retryable failure.
+        reads_sent: get and list requests sent by the caller's own calls.
+        read_retries: those reads sent again after a retryable failure.
+        jobs_submitted: jobs created through ``submit``/``extract``/``extract_many``.
+        jobs_watched: jobs the shared poller watches now (submitted or adopted, not yet ended).
+        jobs_completed: watched jobs whose result is in hand.
+        jobs_failed: watched jobs that failed, were cancelled or lost, or whose result could not
+            be fetched.
+        jobs_timed_out: watched jobs whose client-side deadline passed.
+        polls_sent: GETs the shared poller sent.
+        poll_failures: polls that failed (transient errors, 404s).
+        results_fetched: results fetched by the poller (inline or downloaded).
         admission: the admission gate's state.
     """
 
@@ -54,10 +77,18 @@ class ClientStats:
     create_retries: int
     reads_sent: int
     read_retries: int
+    jobs_submitted: int
+    jobs_watched: int
+    jobs_completed: int
+    jobs_failed: int
+    jobs_timed_out: int
+    polls_sent: int
+    poll_failures: int
+    results_fetched: int
     admission: AdmissionStats
 
     @classmethod
-    def snapshot(cls, counters: Counters, admission: AdmissionStats) -> ClientStats:
+    def snapshot(cls, counters: Counters, admission: AdmissionStats, *, watched: int) -> ClientStats:
         return cls(
             creates_sent=counters.creates_sent,
             creates_accepted=counters.creates_accepted,
@@ -66,5 +97,13 @@ class ClientStats:
             create_retries=counters.create_retries,
             reads_sent=counters.reads_sent,
             read_retries=counters.read_retries,
+            jobs_submitted=counters.jobs_submitted,
+            jobs_watched=watched,
+            jobs_completed=counters.jobs_completed,
+            jobs_failed=counters.jobs_failed,
+            jobs_timed_out=counters.jobs_timed_out,
+            polls_sent=counters.polls_sent,
+            poll_failures=counters.poll_failures,
+            results_fetched=counters.results_fetched,
             admission=admission,
         )

@@ -161,22 +161,23 @@ async def test_in_flight_cap_waits_for_jobs_to_end() -> None:
 
 async def test_closing_the_client_releases_creates_waiting_for_admission() -> None:
     async with Simulator(SimulatorConfig(latency=(0.01, 0.02))) as sim:
+        outcome: list[BaseException] = []
         client = client_for(sim, rate_limit=RateLimit(windows=((1, 60.0),)))
-        async with client:
-            await client.create_job("n: 1", schema=SCHEMA)
-            outcome: list[BaseException] = []
 
-            async def waiting_create() -> None:
-                try:
-                    await client.create_job("n: 2", schema=SCHEMA)
-                except ade_async.ClientClosedError as exc:
-                    outcome.append(exc)
+        async def waiting_create() -> None:
+            try:
+                await client.create_job("n: 2", schema=SCHEMA)
+            except ade_async.ClientClosedError as exc:
+                outcome.append(exc)
 
-            async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
+            async with client:
+                await client.create_job("n: 1", schema=SCHEMA)
                 tg.start_soon(waiting_create)
                 await anyio.sleep(0.1)
-                with anyio.fail_after(2):
-                    await client.aclose()
+            with anyio.fail_after(2):  # the waiter hears at once that the client closed
+                while not outcome:
+                    await anyio.sleep(0.01)
         assert len(outcome) == 1
         assert sim.stats().jobs_total == 1
 

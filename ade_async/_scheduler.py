@@ -1,0 +1,297 @@
+"""The shared poller: ONE task per client watches every job and resolves each job's future.
+
+The decisions (who is due, backoff, deadlines, 404 confirmation) are :class:`PollSchedule`'s; this
+is the thin async shell around it. It sleeps on one timer until the next job falls due, takes every
+job due together, and sends their GETs concurrently, at most ``max_concurrent`` at a time (and,
+optionally, at most ``max_per_second``). Each answer is reported back to the schedule; a job that
+ended has its result fetched (downloading ``output_url`` when needed) and its future resolved.
+There is never one loop per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Callable
+
+import anyio
+
+from ._admission import AdmissionGate
+from ._clock import Clock, TimerHandle
+from ._errors import (
+    ADEError,
+    APIStatusError,
+    ClientClosedError,
+    JobError,
+    JobLostError,
+    JobTimeoutError,
+    NotFoundError,
+    RateLimitError,
+    TransportError,
+)
+from ._events import EventBus, EventKind, JobEvent
+from ._fetch import ResultFetcher
+from ._ratelimit import RateLimit
+from ._results import ExtractResult
+from ._schedule import PollPolicy, PollSchedule
+from ._stats import Counters
+from ._transport import Transport
+from ._wire import ExtractJobStatusResponse
+
+__all__ = ["JobWatch", "PollScheduler"]
+
+logger = logging.getLogger("ade_async")
+
+#: Poll answers worth trying again: the job is fine, the request was not.
+_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _consume(future: asyncio.Future[ExtractResult]) -> None:
+    """Mark an outcome as seen: a job nobody awaits must not log "exception never retrieved"."""
+    if not future.cancelled():
+        future.exception()
+
+
+class JobWatch:
+    """One watched job: its shared future and what was last seen of it."""
+
+    __slots__ = ("deadline", "future", "job_id", "last", "status", "timeout")
+
+    def __init__(self, job_id: str, future: asyncio.Future[ExtractResult], timeout: float | None) -> None:
+        self.job_id = job_id
+        self.future = future
+        self.timeout = timeout
+        self.status = "pending"  # a 202 means queued
+        self.last: ExtractJobStatusResponse | None = None
+
+
+class PollScheduler:
+    """Watches jobs for one client.
+
+    Args:
+        transport: sends the GETs.
+        fetcher: turns a completed job into its result.
+        policy: the poll policy.
+        clock: the time source.
+        rng: jitter source.
+        counters: the client's counters (polls are counted here).
+        events: where job events are published.
+        on_finished: called with a job id once the job ended, timed out or was lost (the client
+            frees its in-flight admission).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        fetcher: ResultFetcher,
+        policy: PollPolicy,
+        clock: Clock,
+        rng: random.Random,
+        counters: Counters,
+        events: EventBus,
+        on_finished: Callable[[str], None],
+    ) -> None:
+        self._transport = transport
+        self._fetcher = fetcher
+        self._policy = policy
+        self._clock = clock
+        self._counters = counters
+        self._events = events
+        self._on_finished = on_finished
+        self._schedule = PollSchedule(policy, rng)
+        self._watches: dict[str, JobWatch] = {}
+        self._slots = anyio.Semaphore(policy.max_concurrent)
+        self._rate = _read_gate(policy.max_per_second, clock)
+        self._wake = anyio.Event()
+        self._sleeping_until: float | None = None
+        self._closed: ADEError | None = None
+
+    @property
+    def watching(self) -> int:
+        """Jobs watched now."""
+        return len(self._watches)
+
+    def watch(self, job_id: str, *, timeout: float | None, first_delay: float | None = None) -> JobWatch:
+        """Watch a job (or return the existing watch of it) and return the watch.
+
+        Args:
+            job_id: the job.
+            timeout: the client-side deadline in seconds from now (``None``: none).
+            first_delay: seconds to the first poll (default: the policy's).
+        """
+        if self._closed is not None:
+            raise self._closed
+        existing = self._watches.get(job_id)
+        if existing is not None:
+            return existing
+        future: asyncio.Future[ExtractResult] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)
+        watch = JobWatch(job_id, future, timeout)
+        self._watches[job_id] = watch
+        now = self._clock.now()
+        self._schedule.watch(
+            job_id, now, deadline=None if timeout is None else now + timeout, first_delay=first_delay
+        )
+        self._nudge()
+        return watch
+
+    def close(self, error: ADEError) -> None:
+        """Fail every pending watch with ``error``; no new watch is accepted."""
+        self._closed = error
+        watches, self._watches = self._watches, {}
+        for watch in watches.values():
+            self._schedule.forget(watch.job_id)
+            if not watch.future.done():
+                watch.future.set_exception(error)
+        if self._rate is not None:
+            self._rate.close(error)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The poller's one loop. Runs until cancelled (when the client closes)."""
+        async with anyio.create_task_group() as polls:
+            while self._closed is None:
+                now = self._clock.now()
+                for job_id in self._schedule.take_expired(now):
+                    self._expire(job_id)
+                for job_id in self._schedule.take_due(now):
+                    await self._slots.acquire()  # bounded: at most max_concurrent GETs at once
+                    polls.start_soon(self._poll, job_id)
+                await self._sleep_until(self._schedule.next_wake())
+
+    # --- one poll ----------------------------------------------------------------------------------
+
+    async def _poll(self, job_id: str) -> None:
+        try:
+            if self._rate is not None:
+                await self._rate.acquire()
+                self._rate.release()  # a read holds nothing once sent
+            self._counters.polls_sent += 1
+            try:
+                job = await self._transport.get_job(job_id)
+            except NotFoundError:
+                self._on_not_found(job_id)
+            except (TransportError, APIStatusError) as error:
+                self._on_poll_error(job_id, error)
+            else:
+                await self._on_answer(job_id, job)
+        except ClientClosedError:
+            pass  # the client is closing: every watch has been failed already
+        finally:
+            self._slots.release()
+            self._nudge()
+
+    async def _on_answer(self, job_id: str, job: ExtractJobStatusResponse) -> None:
+        watch = self._watches.get(job_id)
+        if watch is None:
+            return  # timed out while this poll was in flight
+        watch.status = job.status
+        watch.last = job
+        if not job.is_terminal:
+            self._schedule.on_running(job_id, self._clock.now())
+            return
+        self._schedule.forget(job_id)
+        try:
+            response, envelope = await self._fetcher.fetch(job)
+        except ClientClosedError:
+            raise
+        except ADEError as error:  # failed, cancelled, or the download failed
+            self._settle(job_id, error=error)
+        else:
+            self._counters.results_fetched += 1
+            self._settle(job_id, result=ExtractResult(job_id=job_id, response=response, job=envelope))
+
+    def _on_not_found(self, job_id: str) -> None:
+        self._counters.poll_failures += 1
+        if self._schedule.on_not_found(job_id, self._clock.now()):
+            self._settle(
+                job_id,
+                error=JobLostError(
+                    f"job {job_id} is no longer known to the API (404, "
+                    f"{self._policy.not_found_confirmations} times in a row)",
+                    job_id=job_id,
+                ),
+            )
+
+    def _on_poll_error(self, job_id: str, error: ADEError) -> None:
+        self._counters.poll_failures += 1
+        if isinstance(error, APIStatusError) and error.status_code not in _TRANSIENT_STATUSES:
+            # 401, 402, 403, 422...: polling again will not help.
+            self._schedule.forget(job_id)
+            self._settle(job_id, error=error)
+            return
+        hint = error.retry_after if isinstance(error, RateLimitError) else None
+        logger.debug("poll of job %s failed (%s); backing off", job_id, error)
+        self._schedule.on_failure(job_id, self._clock.now(), retry_after=hint)
+
+    def _expire(self, job_id: str) -> None:
+        watch = self._watches.get(job_id)
+        timeout = watch.timeout if watch is not None and watch.timeout is not None else math.nan
+        self._settle(
+            job_id,
+            error=JobTimeoutError(
+                f"job {job_id} did not end within its {timeout:g} s deadline; it may still finish "
+                "server-side: collect it later with client.wait(job_id)",
+                job_id=job_id,
+                timeout=timeout,
+            ),
+        )
+
+    def _settle(
+        self, job_id: str, *, result: ExtractResult | None = None, error: ADEError | None = None
+    ) -> None:
+        watch = self._watches.pop(job_id, None)
+        if watch is None:
+            return
+        self._on_finished(job_id)
+        if error is None:
+            assert result is not None
+            self._counters.jobs_completed += 1
+            watch.future.set_result(result)
+            self._events.publish(JobEvent(kind="completed", job_id=job_id, status=watch.status))
+            return
+        kind: EventKind
+        if isinstance(error, JobTimeoutError):
+            self._counters.jobs_timed_out += 1
+            kind = "timed_out"
+        else:
+            self._counters.jobs_failed += 1
+            kind = "failed"
+        watch.future.set_exception(error)
+        self._events.publish(JobEvent(kind=kind, job_id=job_id, status=watch.status, error=error))
+        if not isinstance(error, JobError):
+            logger.debug("job %s: %s", job_id, error)
+
+    # --- the one timer -------------------------------------------------------------------------------
+
+    async def _sleep_until(self, wake_at: float | None) -> None:
+        self._wake = anyio.Event()
+        self._sleeping_until = wake_at
+        timer: TimerHandle | None = None
+        if wake_at is not None:
+            timer = self._clock.call_at(wake_at, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._sleeping_until = None
+
+    def _nudge(self) -> None:
+        """Wake the loop if something may now be due earlier than it planned to wake."""
+        wake_at = self._schedule.next_wake()
+        if wake_at is None:
+            return
+        if self._sleeping_until is None or wake_at < self._sleeping_until:
+            self._wake.set()
+
+
+def _read_gate(per_second: float | None, clock: Clock) -> AdmissionGate | None:
+    """A sliding-window gate for poll GETs, reusing the admission gate (no 429 pauses needed)."""
+    if per_second is None:
+        return None
+    window = ((int(per_second), 1.0),) if per_second >= 1 else ((1, 1.0 / per_second),)
+    return AdmissionGate(RateLimit(windows=window, adaptive=False, safety_margin=0.0), clock=clock)
