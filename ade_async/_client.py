@@ -196,7 +196,9 @@ class Client(anyio.AsyncContextManagerMixin):
                 self._running = self._start(task_group)
                 try:
                     yield self
-                except BaseException as exc:  # re-raised below, unwrapped by the task group
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
                     error = exc
                 finally:
                     self._stop()

@@ -43,6 +43,18 @@ class PollPolicy:
             finish server-side and can be collected later with ``client.wait(job_id)``.
         not_found_confirmations: a job the API stops knowing (404) is declared lost only after
             this many 404s in a row (a fresh job may not be visible yet).
+        sweep: while at least ``sweep_threshold`` jobs are watched, learn which are still
+            running from the list endpoint (``status=pending`` and ``status=processing``, 100 per
+            page) every ``sweep_interval`` seconds, instead of one GET per job; a job missing
+            from both lists gets one GET to confirm it ended and fetch its result
+            (ratelimit-research §5).
+        sweep_threshold: the fewest watched jobs for which sweeping pays.
+        sweep_interval: seconds between sweeps.
+        sweep_max_pages: pages read per status in one sweep, at least (raised to cover twice the
+            jobs watched). The lists hold every job of the API key, other processes' too; past
+            this the sweep concludes nothing and per-job polling carries on.
+        sweep_min_age: jobs younger than this many seconds are not judged absent (the list lags
+            behind writes).
 
     The defaults follow the official SDK's v2 ``wait()``: 1 s, x1.5, capped at 10 s.
     """
@@ -56,6 +68,11 @@ class PollPolicy:
     max_per_second: float | None = None
     job_timeout: float | None = 1800.0
     not_found_confirmations: int = 3
+    sweep: bool = True
+    sweep_threshold: int = 20
+    sweep_interval: float = 1.0
+    sweep_max_pages: int = 10
+    sweep_min_age: float = 1.0
 
     def __post_init__(self) -> None:
         if not (0 < self.first_delay <= self.max_delay and math.isfinite(self.max_delay)):
@@ -74,6 +91,10 @@ class PollPolicy:
             raise ValueError("job_timeout must be positive or None")
         if self.not_found_confirmations < 1:
             raise ValueError("not_found_confirmations must be at least 1")
+        if self.sweep_threshold < 1 or self.sweep_max_pages < 1:
+            raise ValueError("sweep_threshold and sweep_max_pages must be at least 1")
+        if self.sweep_interval <= 0 or self.sweep_min_age < 0:
+            raise ValueError("expected sweep_interval > 0 and sweep_min_age >= 0")
 
 
 class _Watched:
@@ -145,6 +166,19 @@ class PollSchedule:
             entry.polling = True
             taken.append(job_id)
         return taken
+
+    def claim(self, job_id: str) -> bool:
+        """Take one job for polling now, out of turn (a sweep found it gone from the active
+        lists). False if it is not watched or already being polled."""
+        entry = self._jobs.get(job_id)
+        if entry is None or entry.polling:
+            return False
+        entry.polling = True
+        return True
+
+    def is_polling(self, job_id: str) -> bool:
+        entry = self._jobs.get(job_id)
+        return entry is not None and entry.polling
 
     def take_expired(self, now: float) -> list[str]:
         """Jobs whose deadline has passed; they are forgotten."""

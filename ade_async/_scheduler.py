@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ._admission import AdmissionGate
 from ._clock import Clock, TimerHandle
@@ -57,14 +58,21 @@ def _consume(future: asyncio.Future[ExtractResult]) -> None:
 class JobWatch:
     """One watched job: its shared future and what was last seen of it."""
 
-    __slots__ = ("deadline", "future", "job_id", "last", "status", "timeout")
+    __slots__ = ("future", "job_id", "last", "since", "status", "sweep_misses", "timeout")
 
-    def __init__(self, job_id: str, future: asyncio.Future[ExtractResult], timeout: float | None) -> None:
+    def __init__(
+        self, job_id: str, future: asyncio.Future[ExtractResult], timeout: float | None, since: float = 0.0
+    ) -> None:
         self.job_id = job_id
         self.future = future
         self.timeout = timeout
+        self.since = since  # when watching began (the clock's time)
         self.status = "pending"  # a 202 means queued
         self.last: ExtractJobStatusResponse | None = None
+        # Times in a row a sweep missed the job while it was in fact running (an unknown status,
+        # list lag): from two on, sweeps stop judging it and its own polls carry on, until a
+        # sweep lists it again.
+        self.sweep_misses = 0
 
 
 class PollScheduler:
@@ -108,6 +116,8 @@ class PollScheduler:
         self._wake = anyio.Event()
         self._sleeping_until: float | None = None
         self._closed: ADEError | None = None
+        self._next_sweep = -math.inf
+        self._sweeping = False
 
     @property
     def watching(self) -> int:
@@ -129,9 +139,13 @@ class PollScheduler:
             return existing
         future: asyncio.Future[ExtractResult] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
-        watch = JobWatch(job_id, future, timeout)
-        self._watches[job_id] = watch
         now = self._clock.now()
+        watch = JobWatch(job_id, future, timeout, now)
+        self._watches[job_id] = watch
+        if first_delay is None and self._sweeps_on():
+            # Sweeps will see this job end; its own first poll is only the fallback for a sweep
+            # that cannot tell (each sweep that lists it as active pushes that poll further out).
+            first_delay = max(self._policy.first_delay, 3 * self._policy.sweep_interval)
         self._schedule.watch(
             job_id, now, deadline=None if timeout is None else now + timeout, first_delay=first_delay
         )
@@ -157,14 +171,81 @@ class PollScheduler:
                 now = self._clock.now()
                 for job_id in self._schedule.take_expired(now):
                     self._expire(job_id)
+                if self._sweep_due(now):
+                    self._sweeping = True
+                    self._next_sweep = now + self._policy.sweep_interval
+                    polls.start_soon(self._sweep, polls)
                 for job_id in self._schedule.take_due(now):
                     await self._slots.acquire()  # bounded: at most max_concurrent GETs at once
                     polls.start_soon(self._poll, job_id)
-                await self._sleep_until(self._schedule.next_wake())
+                wake_at = self._schedule.next_wake()
+                if self._sweeps_on() and not self._sweeping:
+                    wake_at = self._next_sweep if wake_at is None else min(wake_at, self._next_sweep)
+                await self._sleep_until(wake_at)
+
+    # --- sweeps ---------------------------------------------------------------------------------------
+
+    def _sweeps_on(self) -> bool:
+        return self._policy.sweep and len(self._watches) >= self._policy.sweep_threshold
+
+    def _sweep_due(self, now: float) -> bool:
+        return self._sweeps_on() and not self._sweeping and now >= self._next_sweep
+
+    async def _sweep(self, polls: TaskGroup) -> None:
+        """Learn from the active lists which watched jobs still run; GET only those that left."""
+        try:
+            active = await self._active_jobs()
+            if active is None:
+                return  # inconclusive: per-job polling carries on
+            now = self._clock.now()
+            gone: list[str] = []
+            for job_id, watch in self._watches.items():
+                status = active.get(job_id)
+                if status is not None:
+                    watch.status = status
+                    watch.sweep_misses = 0  # visible in the lists (any list lag is over)
+                    if not self._schedule.is_polling(job_id):
+                        self._schedule.on_running(job_id, now)  # its own poll can wait
+                elif watch.sweep_misses < 2 and now - watch.since >= self._policy.sweep_min_age:
+                    gone.append(job_id)
+            for job_id in gone:
+                if job_id in self._watches and self._schedule.claim(job_id):
+                    await self._slots.acquire()
+                    polls.start_soon(self._poll, job_id, True)
+        except ClientClosedError:
+            pass
+        finally:
+            self._sweeping = False
+            self._wake.set()  # the loop slept without a sweep time while this one ran: replan
+
+    async def _active_jobs(self) -> dict[str, str] | None:
+        """Job id -> status of every pending or processing job, or ``None`` if that is unknowable."""
+        active: dict[str, str] = {}
+        # Enough pages to cover twice the jobs watched (the lists also hold other processes'
+        # jobs), and never fewer than the policy's floor.
+        max_pages = max(self._policy.sweep_max_pages, math.ceil(2 * len(self._watches) / 100))
+        for status in ("pending", "processing"):
+            for page in range(max_pages):
+                self._counters.sweep_requests += 1
+                try:
+                    listing = await self._transport.list_jobs(page=page, page_size=100, status=status)
+                except (TransportError, APIStatusError) as error:
+                    logger.debug("sweep abandoned: %s", error)
+                    return None
+                for job in listing.jobs:
+                    active[job.job_id] = job.status
+                if not listing.has_more:
+                    break
+            else:
+                logger.debug(
+                    "sweep abandoned: more than %d pages of %s jobs", self._policy.sweep_max_pages, status
+                )
+                return None
+        return active
 
     # --- one poll ----------------------------------------------------------------------------------
 
-    async def _poll(self, job_id: str) -> None:
+    async def _poll(self, job_id: str, confirming: bool = False) -> None:
         try:
             if self._rate is not None:
                 await self._rate.acquire()
@@ -177,6 +258,10 @@ class PollScheduler:
             except (TransportError, APIStatusError) as error:
                 self._on_poll_error(job_id, error)
             else:
+                if confirming and not job.is_terminal:
+                    watch = self._watches.get(job_id)
+                    if watch is not None:
+                        watch.sweep_misses += 1
                 await self._on_answer(job_id, job)
         except ClientClosedError:
             pass  # the client is closing: every watch has been failed already

@@ -27,6 +27,7 @@ class Counters:
         "read_retries",
         "reads_sent",
         "results_fetched",
+        "sweep_requests",
     )
 
     def __init__(self) -> None:
@@ -44,6 +45,7 @@ class Counters:
         self.polls_sent = 0
         self.poll_failures = 0
         self.results_fetched = 0
+        self.sweep_requests = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,6 +69,7 @@ class ClientStats:
         polls_sent: GETs the shared poller sent.
         poll_failures: polls that failed (transient errors, 404s).
         results_fetched: results fetched by the poller (inline or downloaded).
+        sweep_requests: list requests the poller sent to sweep the active jobs.
         admission: the admission gate's state.
     """
 
@@ -85,6 +88,7 @@ class ClientStats:
     polls_sent: int
     poll_failures: int
     results_fetched: int
+    sweep_requests: int
     admission: AdmissionStats
 
     @classmethod
@@ -105,5 +109,6 @@ class ClientStats:
             polls_sent=counters.polls_sent,
             poll_failures=counters.poll_failures,
             results_fetched=counters.results_fetched,
+            sweep_requests=counters.sweep_requests,
             admission=admission,
         )

@@ -28,3 +28,15 @@ def test_quickstart_extracts_every_invoice() -> None:
     assert payload["invoice_number"] == "INV-2026-0001"
     assert payload["total_amount"] == 2520.0
     assert payload["paid"] is False
+
+
+def test_typed_results_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "typed_results.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Fabrikam Print & Copy billed 1180.45 on 2026-04-02; paid: True"

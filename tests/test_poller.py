@@ -234,6 +234,7 @@ async def test_close_with_jobs_pending_answers_every_waiter_and_leaves_nothing(s
     assert len(outcomes) == 5
     assert set(asyncio.all_tasks()) <= tasks_before  # the poller and its polls are gone
     assert repr(client).endswith("closed>")
+    assert not client._transport.is_open  # the HTTP session and its sockets are closed
     with pytest.raises(ade_async.ClientClosedError):
         await client.submit(doc(1), schema=SCHEMA)
 
@@ -384,3 +385,25 @@ class TestExtractMany:
     async def test_a_single_string_is_refused(self, client: ade_async.Client) -> None:
         with pytest.raises(TypeError, match="iterable"):
             [o async for o in client.extract_many(doc(1), schema=SCHEMA)]
+
+
+async def test_errors_inside_the_block_come_out_unwrapped(sim: Simulator) -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with client_for(sim):
+            raise KeyError("mine")
+
+
+async def test_polls_can_be_rate_limited(sim: Simulator) -> None:
+    poll = PollPolicy(first_delay=0.01, max_delay=0.02, coalesce=0.0, max_per_second=20, sweep=False)
+    async with client_for(sim, poll=poll) as client:
+        started = anyio.current_time()
+        handles = [
+            await client.submit(doc(i, "<!-- ade-sim: latency 0.6 -->"), schema=SCHEMA) for i in range(5)
+        ]
+        for handle in handles:
+            await handle
+        elapsed = anyio.current_time() - started
+        polls = client.stats().polls_sent
+    # At most 20 polls in any second: the polls sent bound the time it took from below.
+    assert polls <= 20 * (elapsed + 1)
+    assert sim.stats().gets == polls

@@ -1413,3 +1413,19 @@ async def test_stats_endpoint_serves_the_counters() -> None:
     assert body["rate_limited"] == 1
     assert body["max_creates_in_window"] == {"60.0": 2, "1.0": 2}
     assert ["create", 429, 1] in body["requests"]
+
+
+async def test_jobs_timeline_endpoint() -> None:
+    async with Simulator(SimulatorConfig(latency=(0.5, 0.5))) as sim, aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("schema", '{"type": "object", "properties": {}}')
+        form.add_field("markdown", b"a: b", filename="a.md")
+        headers = {"Authorization": f"Bearer {sim.api_key}"}
+        async with http.post(f"{sim.base_url}/v1/ade/extract/jobs", data=form, headers=headers) as r:
+            job_id = (await r.json())["job_id"]
+        async with http.get(f"{sim.base_url}/_simulator/jobs") as r:
+            timeline = await r.json()
+    assert [entry["job_id"] for entry in timeline] == [job_id]
+    assert timeline[0]["done_at"] == pytest.approx(timeline[0]["created"] + 0.5)
+    assert timeline[0]["done_at"] == sim.job_completed_at(job_id)
+    assert timeline[0]["outcome"] == "completed"

@@ -54,7 +54,7 @@ from ._forms import FormError, FormPart, parse_form
 from ._records import Exchange, FormField
 from ._state import Job, SimulatorState
 
-__all__ = ["JOBS_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]
+__all__ = ["JOBS_PATH", "JOBS_TIMELINE_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]
 
 logger: Final = logging.getLogger("ade_async.testing")
 
@@ -62,6 +62,8 @@ JOBS_PATH: Final = "/v1/ade/extract/jobs"
 OUTPUTS_PATH: Final = "/_simulator/outputs"
 #: Where the counters are served as JSON (not part of the ADE API; no key needed).
 STATS_PATH: Final = "/_simulator/stats"
+#: Where every job's timeline is served as JSON (for detection-latency measurements).
+JOBS_TIMELINE_PATH: Final = "/_simulator/jobs"
 #: Where a simulator application keeps its :class:`SimulatorState`.
 STATE_KEY: Final = web.AppKey("ade_async.testing.state", SimulatorState)
 
@@ -641,6 +643,22 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _jobs(request: web.Request) -> web.Response:
+    """``GET /_simulator/jobs``: every job's timeline, for out-of-process benchmarks.
+
+    Times are ``time.monotonic()`` seconds of the simulator process (CLOCK_MONOTONIC on Linux, so
+    comparable with another process's ``time.monotonic()`` on the same host): when each job was
+    created and when it reaches (or will reach) its terminal status.
+    """
+    state = request.app[STATE_KEY]
+    return web.json_response(
+        [
+            {"job_id": job.job_id, "created": job.created, "done_at": job.done_at, "outcome": job.outcome}
+            for job in state.jobs()
+        ]
+    )
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -666,4 +684,5 @@ def build_app(config: SimulatorConfig | None = None) -> tuple[web.Application, S
     app.router.add_get(JOBS_PATH + "/{job_id}", _endpoint("get", _get), allow_head=False)
     app.router.add_get(OUTPUTS_PATH + "/{token}", _endpoint("download", _download), allow_head=False)
     app.router.add_get(STATS_PATH, _stats, allow_head=False)
+    app.router.add_get(JOBS_TIMELINE_PATH, _jobs, allow_head=False)
     return app, state

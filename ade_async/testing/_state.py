@@ -280,6 +280,10 @@ class SimulatorState:
             return None
         return job
 
+    def jobs(self) -> list[Job]:
+        """Every job created so far, oldest first."""
+        return list(self._jobs.values())
+
     def job_completed_at(self, job_id: str) -> float | None:
         """Monotonic time at which the job reaches (or will reach) its terminal status."""
         job = self._jobs.get(job_id)
