@@ -525,23 +525,28 @@ class Client(anyio.AsyncContextManagerMixin):
         """
         if isinstance(job, str):
             job = await self.get_job(job)
-        response, _ = await self._fetcher.fetch(job)
+        response, _, _ = await self._fetcher.fetch(job)
         return response
 
     # --- internals -----------------------------------------------------------------------------------
 
     async def _submit_prepared(
-        self, request: AsyncExtractRequest, deadline: float | _Default | None
+        self,
+        request: AsyncExtractRequest,
+        deadline: float | _Default | None,
+        on_sending: Callable[[], None] | None = None,
     ) -> JobHandle:
         running = self._require_running()
-        job_id = await self._create(request)
+        job_id = await self._create(request, on_sending)
         watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline))
         self._counters.jobs_submitted += 1
         self._events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
         return JobHandle(watch)
 
-    async def _create(self, request: AsyncExtractRequest) -> str:
-        job_id = await self._require_running().creator.send(request)
+    async def _create(
+        self, request: AsyncExtractRequest, on_sending: Callable[[], None] | None = None
+    ) -> str:
+        job_id = await self._require_running().creator.send(request, on_sending=on_sending)
         self._unfinished.add(job_id)
         logger.debug("created job %s", job_id)
         return job_id

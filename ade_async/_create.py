@@ -13,6 +13,7 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from ._admission import AdmissionGate
 from ._clock import Clock
@@ -47,8 +48,13 @@ class CreateSender:
         self._rng = rng
         self._counters = counters
 
-    async def send(self, request: AsyncExtractRequest) -> str:
+    async def send(
+        self, request: AsyncExtractRequest, *, on_sending: Callable[[], None] | None = None
+    ) -> str:
         """Create the job and return its id; its admission stays in flight until released.
+
+        ``on_sending`` is called once admission is granted, just before each POST goes out:
+        from then on a job may exist (a journal records that moment).
 
         Raises:
             CreateOutcomeUnknownError: the create was sent and its answer lost.
@@ -60,6 +66,8 @@ class CreateSender:
         front = False
         while True:
             grant = await self._gate.acquire(front=front)
+            if on_sending is not None:
+                on_sending()
             sent_at = time.time()
             self._counters.creates_sent += 1
             try:

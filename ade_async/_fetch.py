@@ -51,8 +51,12 @@ class ResultFetcher:
         self._refresh = refresh
         self._url_refreshes = url_refreshes
 
-    async def fetch(self, job: ExtractJobStatusResponse) -> tuple[ExtractResponse, ExtractJobStatusResponse]:
-        """The result and the job envelope it came with (refreshed if the URL had to be renewed).
+    async def fetch(
+        self, job: ExtractJobStatusResponse, raw_data: bytes | None = None
+    ) -> tuple[ExtractResponse, ExtractJobStatusResponse, bytes]:
+        """The result, the job envelope it came with (refreshed if the URL had to be renewed), and
+        the result's JSON exactly as the API sent it (``raw_data``: the ``data`` member of the get
+        that returned ``job``, when known).
 
         Raises:
             JobFailedError, JobCancelledError, JobNotFinishedError: the job has no result.
@@ -63,7 +67,8 @@ class ResultFetcher:
         while True:
             raise_unless_completed(job)
             if job.data is not None:
-                return job.data, job
+                raw = raw_data if raw_data is not None else msgspec.json.encode(job.data)
+                return job.data, job, raw
             if job.output_url is None:
                 raise MalformedResponseError(
                     f"job {job.job_id} is completed but carries neither data nor output_url",
@@ -72,15 +77,17 @@ class ResultFetcher:
                     status_code=200,
                 )
             try:
-                return await self._download(job.job_id, job.output_url), job
+                response, body = await self._download(job.job_id, job.output_url)
+                return response, job, body
             except ResultDownloadError:
                 if refreshes_left == 0:
                     raise
                 refreshes_left -= 1
                 logger.debug("refreshing output_url of job %s after a failed download", job.job_id)
                 job = await self._refresh(job.job_id)
+                raw_data = None
 
-    async def _download(self, job_id: str, url: str) -> ExtractResponse:
+    async def _download(self, job_id: str, url: str) -> tuple[ExtractResponse, bytes]:
         shown = redact_url(url)
         try:
             response = await self._transport.download(url)
@@ -100,7 +107,7 @@ class ResultFetcher:
                 status_code=response.status,
             )
         try:
-            return decode_extract_response(response.body)
+            return decode_extract_response(response.body), response.body
         except msgspec.DecodeError as exc:  # also msgspec.ValidationError, its subclass
             raise ResultDownloadError(
                 f"the result of job {job_id} downloaded from {shown} is not a valid extraction result: {exc}",

@@ -30,11 +30,14 @@ class ExtractResult(msgspec.Struct, frozen=True, kw_only=True):
             ``output_url``).
         job: the job envelope last seen (status, timestamps, version; ``data`` is ``None`` when the
             result came through ``output_url``).
+        raw: the extraction response's JSON exactly as the API sent it (fields this version does
+            not model included): what the ``ade-async`` command writes to disk.
     """
 
     job_id: str
     response: ExtractResponse
     job: ExtractJobStatusResponse
+    raw: bytes
 
     @property
     def extraction(self) -> dict[str, Any]:

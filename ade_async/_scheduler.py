@@ -28,6 +28,7 @@ from ._errors import (
     JobError,
     JobLostError,
     JobTimeoutError,
+    MalformedResponseError,
     NotFoundError,
     RateLimitError,
     TransportError,
@@ -45,6 +46,9 @@ __all__ = ["JobWatch", "PollScheduler"]
 
 logger = logging.getLogger("ade_async")
 
+#: Garbled answers in a row after which a job's watch gives up with the decoding error.
+_GARBLED_LIMIT = 3
+
 #: Poll answers worth trying again: the job is fine, the request was not.
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -58,7 +62,7 @@ def _consume(future: asyncio.Future[ExtractResult]) -> None:
 class JobWatch:
     """One watched job: its shared future and what was last seen of it."""
 
-    __slots__ = ("future", "job_id", "last", "since", "status", "sweep_misses", "timeout")
+    __slots__ = ("future", "garbled", "job_id", "last", "since", "status", "sweep_misses", "timeout")
 
     def __init__(
         self, job_id: str, future: asyncio.Future[ExtractResult], timeout: float | None, since: float = 0.0
@@ -73,6 +77,7 @@ class JobWatch:
         # list lag): from two on, sweeps stop judging it and its own polls carry on, until a
         # sweep lists it again.
         self.sweep_misses = 0
+        self.garbled = 0  # answers in a row whose body did not match the API
 
 
 class PollScheduler:
@@ -252,7 +257,7 @@ class PollScheduler:
                 self._rate.release()  # a read holds nothing once sent
             self._counters.polls_sent += 1
             try:
-                job = await self._transport.get_job(job_id)
+                job, raw_data = await self._transport.get_job_detailed(job_id)
             except NotFoundError:
                 self._on_not_found(job_id)
             except (TransportError, APIStatusError) as error:
@@ -262,32 +267,35 @@ class PollScheduler:
                     watch = self._watches.get(job_id)
                     if watch is not None:
                         watch.sweep_misses += 1
-                await self._on_answer(job_id, job)
+                await self._on_answer(job_id, job, raw_data)
         except ClientClosedError:
             pass  # the client is closing: every watch has been failed already
         finally:
             self._slots.release()
             self._nudge()
 
-    async def _on_answer(self, job_id: str, job: ExtractJobStatusResponse) -> None:
+    async def _on_answer(self, job_id: str, job: ExtractJobStatusResponse, raw_data: bytes | None) -> None:
         watch = self._watches.get(job_id)
         if watch is None:
             return  # timed out while this poll was in flight
         watch.status = job.status
         watch.last = job
+        watch.garbled = 0
         if not job.is_terminal:
             self._schedule.on_running(job_id, self._clock.now())
             return
         self._schedule.forget(job_id)
         try:
-            response, envelope = await self._fetcher.fetch(job)
+            response, envelope, raw = await self._fetcher.fetch(job, raw_data)
         except ClientClosedError:
             raise
         except ADEError as error:  # failed, cancelled, or the download failed
             self._settle(job_id, error=error)
         else:
             self._counters.results_fetched += 1
-            self._settle(job_id, result=ExtractResult(job_id=job_id, response=response, job=envelope))
+            self._settle(
+                job_id, result=ExtractResult(job_id=job_id, response=response, job=envelope, raw=raw)
+            )
 
     def _on_not_found(self, job_id: str) -> None:
         self._counters.poll_failures += 1
@@ -303,6 +311,15 @@ class PollScheduler:
 
     def _on_poll_error(self, job_id: str, error: ADEError) -> None:
         self._counters.poll_failures += 1
+        watch = self._watches.get(job_id)
+        if isinstance(error, MalformedResponseError) and watch is not None:
+            # One garbled answer is noise on the wire; the same answer three times in a row is
+            # what the server says about this job, and waiting for the deadline would not help.
+            watch.garbled += 1
+            if watch.garbled >= _GARBLED_LIMIT:
+                self._schedule.forget(job_id)
+                self._settle(job_id, error=error)
+                return
         if isinstance(error, APIStatusError) and error.status_code not in _TRANSIENT_STATUSES:
             # 401, 402, 403, 422...: polling again will not help.
             self._schedule.forget(job_id)

@@ -49,6 +49,7 @@ from ._wire import (
     decode_created,
     decode_job,
     decode_job_list,
+    raw_job_data,
 )
 
 __all__ = ["JOBS_PATH", "Response", "Transport", "redact_url"]
@@ -161,6 +162,11 @@ class Transport:
 
     async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
         """``GET /v1/ade/extract/jobs/{job_id}``. 200 and 206 are both success."""
+        job, _ = await self.get_job_detailed(job_id)
+        return job
+
+    async def get_job_detailed(self, job_id: str) -> tuple[ExtractJobStatusResponse, bytes | None]:
+        """As :meth:`get_job`, plus the ``data`` member exactly as sent (for a completed job)."""
         path = f"{JOBS_PATH}/{quote(job_id, safe='')}"
         response = await self._send("GET", path)
         self._raise_for_status("GET", path, response)
@@ -168,7 +174,9 @@ class Transport:
             # 206: completed, but the output does not fully conform to the schema; a success
             # whose warnings are in the result's metadata.
             logger.debug("job %s completed with schema warnings (206)", job_id)
-        return self._decode("GET", path, response, decode_job)
+        job = self._decode("GET", path, response, decode_job)
+        raw = self._decode("GET", path, response, raw_job_data) if job.data is not None else None
+        return job, raw
 
     async def list_jobs(self, *, page: int, page_size: int, status: str | None) -> JobsListResponse:
         """``GET /v1/ade/extract/jobs``: one page (``page`` is 0-based; ``pageSize`` is camelCase)."""

@@ -40,6 +40,7 @@ __all__ = [
     "decode_job",
     "decode_job_list",
     "decode_validation_error",
+    "raw_job_data",
 ]
 
 
@@ -186,7 +187,14 @@ class HTTPValidationError(_Model, frozen=True, kw_only=True):
     detail: tuple[ValidationErrorItem, ...] = ()
 
 
+class _RawData(msgspec.Struct):
+    """Only the ``data`` member of a get-job body, kept as the exact JSON the API sent."""
+
+    data: msgspec.Raw = msgspec.Raw(b"null")  # (msgspec decodes Raw alone, not in a union)
+
+
 _created_decoder: Final = msgspec.json.Decoder(JobCreationResponse)
+_raw_data_decoder: Final = msgspec.json.Decoder(_RawData)
 _job_decoder: Final = msgspec.json.Decoder(ExtractJobStatusResponse)
 _list_decoder: Final = msgspec.json.Decoder(JobsListResponse)
 _extract_response_decoder: Final = msgspec.json.Decoder(ExtractResponse)
@@ -201,6 +209,12 @@ def decode_created(body: bytes) -> JobCreationResponse:
 def decode_job(body: bytes) -> ExtractJobStatusResponse:
     """Decode a get-job answer. Raises ``msgspec.DecodeError`` if malformed."""
     return _job_decoder.decode(body)
+
+
+def raw_job_data(body: bytes) -> bytes | None:
+    """The ``data`` member of a get-job body exactly as sent (unknown fields kept), or ``None``."""
+    raw = bytes(_raw_data_decoder.decode(body).data)
+    return None if raw == b"null" else raw
 
 
 def decode_job_list(body: bytes) -> JobsListResponse:

@@ -1,7 +1,8 @@
 """Quickstart: extract fields from a folder of invoices through the built-in ADE simulator.
 
 Runs with no API key and no network: it starts ``ade_async.testing.Simulator`` on loopback and
-extracts every Markdown file in ``examples/documents`` with ``client.extract_many``: one admission
+extracts every Markdown file under ``examples/documents`` (invoices, medical reports, contracts...)
+with one general schema through ``client.extract_many``: one admission
 gate paces the creates, one shared poller watches every job, and each document yields one outcome.
 Against the real API, drop the simulator and construct ``Client()`` with your key in
 ``VISION_AGENT_API_KEY``.
@@ -20,11 +21,11 @@ import ade_async
 from ade_async.testing import Simulator, SimulatorConfig
 
 HERE = Path(__file__).parent
-SCHEMA = json.loads((HERE / "invoice_schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((HERE / "document_schema.json").read_text(encoding="utf-8"))
 
 
 async def main() -> int:
-    documents = sorted((HERE / "documents").glob("*.md"))
+    documents = sorted((HERE / "documents").rglob("*.md"))
     failures = 0
     async with (
         Simulator(SimulatorConfig(latency=(0.3, 1.0))) as sim,
@@ -32,7 +33,7 @@ async def main() -> int:
     ):
         print(f"simulator at {sim.base_url}; extracting {len(documents)} documents", file=sys.stderr)
         async for outcome in client.extract_many(documents, schema=SCHEMA):
-            name = documents[outcome.index].name
+            name = documents[outcome.index].relative_to(HERE / "documents").as_posix()
             if isinstance(outcome, ade_async.Failed):
                 failures += 1
                 print(f"{name}: failed at {outcome.stage}: {outcome.error}", file=sys.stderr)

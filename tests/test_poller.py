@@ -407,3 +407,16 @@ async def test_polls_can_be_rate_limited(sim: Simulator) -> None:
     # At most 20 polls in any second: the polls sent bound the time it took from below.
     assert polls <= 20 * (elapsed + 1)
     assert sim.stats().gets == polls
+
+
+async def test_a_job_whose_answers_stay_garbled_fails_instead_of_hanging(sim: Simulator) -> None:
+    async with client_for(sim) as client:
+        handle = await client.submit(doc(30, "<!-- ade-sim: latency 0.1 -->"), schema=SCHEMA)
+        sim.inject("get", "malformed", count=3)
+        with pytest.raises(ade_async.MalformedResponseError), anyio.fail_after(10):
+            await handle
+
+
+async def test_results_keep_the_exact_json_the_api_sent(client: ade_async.Client) -> None:
+    result = await client.extract(doc(31), schema=SCHEMA)
+    assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.response))

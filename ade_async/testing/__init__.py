@@ -23,6 +23,7 @@ did (duplicate jobs, API keys sent to ``output_url``, creates per window).
 :class:`FakeClock` is a manually advanced clock for ade_async's injected-time components.
 """
 
+from .._parsing import parse_duration, parse_latency, parse_rate
 from ._app import build_app
 from ._clock import FakeClock
 from ._config import (
@@ -37,7 +38,6 @@ from ._config import (
     SimulatorConfig,
 )
 from ._extraction import UNSUPPORTED_SCHEMA_KEYWORDS
-from ._parsing import parse_duration, parse_latency, parse_rate
 from ._records import Exchange, FormField, SimulatorStats
 from ._simulator import Simulator
 from ._state import SimulatorState

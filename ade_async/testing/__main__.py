@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from .._parsing import parse_latency, parse_rate
 from ._config import RetryAfterForm, SimulatorConfig
-from ._parsing import parse_latency, parse_rate
 from ._simulator import Simulator
 
 __all__ = ["main"]

@@ -1,0 +1,111 @@
+"""Which files to extract, and where each one's outputs go.
+
+A directory is searched recursively for names matching the glob (``*.md`` by default); symlinked
+directories are not followed (no loops, no escaping the tree). A file named on the command line is
+taken whatever its name, so a non-``.md`` file there gets a clear per-file error rather than being
+silently skipped. For ``DIR/a/b.md`` the result goes to ``OUT/a/b.json`` and an error to
+``OUT/a/b.error.json``; a file named directly lands at ``OUT/<name>.json``. Output paths are built
+from path components only and checked to stay inside ``OUT``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+__all__ = ["JOURNAL_DIR", "Input", "UsageError", "discover"]
+
+#: The folder inside OUT that holds the journal and the lock (never an output of its own).
+JOURNAL_DIR = ".ade-async"
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out (exit code 2, nothing submitted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One file to extract.
+
+    Attributes:
+        source: the file, as found.
+        key: its path relative to its input root, POSIX style; the journal's key.
+        output: where its result goes.
+        error_output: where its error goes, if it fails (``None`` when its output path is taken
+            by another input: the error is then only reported, never written over that input's).
+        problem: a reason it cannot be extracted, found while discovering it.
+    """
+
+    source: Path
+    key: str
+    output: Path
+    error_output: Path | None
+    problem: str | None = None
+
+
+def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iterator[Input]:
+    """The inputs named by ``arguments`` (files and directories), lazily, in a stable order.
+
+    Raises:
+        UsageError: an argument names nothing at all.
+    """
+    out = out.resolve()
+    for argument in arguments:
+        if not os.path.lexists(argument):
+            raise UsageError(f"no such file or directory: {argument}")
+    seen: set[str] = set()
+    for argument in arguments:
+        root = Path(argument)
+        if root.is_dir() and not root.is_symlink():
+            for path, relative in _walk(root, pattern, out):
+                yield _make(path, relative, out, seen)
+        else:
+            # A file named directly (or a symlink, possibly broken or looping: reading it will say).
+            yield _make(root, PurePosixPath(root.name), out, seen, explicit=True)
+
+
+def _walk(root: Path, pattern: str, out: Path) -> Iterator[tuple[Path, PurePosixPath]]:
+    for directory, subdirectories, files in os.walk(root, followlinks=False):
+        here = Path(directory)
+        # Never descend into our own output folder or journal, and walk in a stable order.
+        subdirectories[:] = sorted(
+            d for d in subdirectories if d != JOURNAL_DIR and (here / d).resolve() != out
+        )
+        for name in sorted(files):
+            if fnmatch.fnmatchcase(name, pattern):
+                path = here / name
+                yield path, PurePosixPath(path.relative_to(root).as_posix())
+
+
+def _make(path: Path, relative: PurePosixPath, out: Path, seen: set[str], *, explicit: bool = False) -> Input:
+    key = relative.as_posix()
+    stem = relative.name[: -len(".md")] if relative.name.lower().endswith(".md") else relative.name
+    output = _inside(out, relative.parent, f"{stem}.json")
+    error_output = _inside(out, relative.parent, f"{stem}.error.json")
+    problem: str | None = None
+    if explicit and not relative.name.lower().endswith(".md"):
+        problem = "not a Markdown file: the API accepts only .md files"
+    if key in seen:
+        # Two inputs map to one output (same relative path under two folders): the later one is
+        # refused under a journal key of its own, and nothing of the first one is touched.
+        duplicate = 2
+        while f"{key}#{duplicate}" in seen:
+            duplicate += 1
+        seen.add(f"{key}#{duplicate}")
+        return Input(path, f"{key}#{duplicate}", output, None, f"another input already writes to {output}")
+    seen.add(key)
+    return Input(path, key, output, error_output, problem)
+
+
+def _inside(out: Path, parent: PurePosixPath, name: str) -> Path:
+    """``out/parent/name``, refusing anything that would leave ``out``."""
+    parts = [p for p in parent.parts if p not in ("", ".")]
+    if any(p in ("..", "/") or os.sep in p for p in parts) or name in ("", ".", "..") or os.sep in name:
+        raise UsageError(f"refusing an output path outside {out}: {parent / name}")
+    target = out.joinpath(*parts, name)
+    if os.path.commonpath([out, os.path.normpath(target)]) != str(out):
+        raise UsageError(f"refusing an output path outside {out}: {target}")
+    return target

@@ -1,0 +1,539 @@
+"""``ade-async extract``: a folder of Markdown files in, one JSON result per file out.
+
+The run, per input: discover -> read and check -> journal -> admission -> create -> journal the job
+id -> wait on the shared poller -> write the result atomically -> journal completed. A failure at
+any step writes ``<name>.error.json`` and journals the failure; nothing else is affected. Running
+the same command again resumes from the journal: finished inputs are skipped, inputs with a job
+are collected by job id (never resubmitted), failed inputs are retried with ``--retry-failed``.
+
+Interrupts: the first Ctrl-C (or SIGTERM) stops submitting, lets creates already on the wire get
+their answer (and journals their job ids), and exits 3; the jobs go on server-side and a re-run
+collects them. A second Ctrl-C exits at once; the journal is consistent at every moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import aiofiles
+import anyio
+import msgspec
+
+from .._client import Client
+from .._errors import (
+    ADEError,
+    AuthenticationError,
+    ConfigurationError,
+    JobTimeoutError,
+    PaymentRequiredError,
+    SchemaError,
+)
+from .._ratelimit import RateLimit
+from .._results import JobHandle
+from .._schema import prepare_schema
+from .._wire import AsyncExtractRequest
+from ._discover import JOURNAL_DIR, Input, UsageError, discover
+from ._journal import Action, Journal, State, plan, settings_digest
+from ._outputs import error_document, remove_quietly, write_atomic
+from ._progress import ProgressReporter, Tally, choose_mode
+
+__all__ = ["ExitCode", "ExtractOptions", "run_extract"]
+
+logger = logging.getLogger("ade_async")
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # every input succeeded
+    SOME_FAILED = 1  # some inputs failed
+    USAGE = 2  # usage or configuration error: nothing submitted
+    PENDING = 3  # interrupted, or deadlines passed, with jobs still running server-side
+    FATAL_API = 4  # 401 or 402 stopped the run
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions:
+    inputs: list[str]
+    schema: Path
+    out: Path
+    pattern: str = "*.md"
+    model: str | None = None
+    strict: bool = False
+    api_key: str | None = None
+    base_url: str | None = None
+    environment: str | None = None
+    rates: tuple[tuple[int, float], ...] = ()
+    max_in_flight: int | None = None
+    job_timeout: float | None = None
+    retry_failed: bool = False
+    simulate: bool = False
+    json: bool = False
+    quiet: bool = False
+    max_size: int = 50 * 1024 * 1024
+    progress_interval: float = 10.0
+
+
+class _Phase(enum.Enum):
+    READING = "reading"
+    ADMISSION = "admission"  # waiting for the quota: nothing sent, safe to abandon
+    SENDING = "sending"  # the create is on the wire: let it get its answer
+    AWAITING = "awaiting"  # the job exists and is journaled: safe to stop waiting
+
+
+class _Item:
+    __slots__ = ("phase", "scope")
+
+    def __init__(self) -> None:
+        self.phase = _Phase.READING
+        self.scope = anyio.CancelScope()
+
+
+class _Fatal(Exception):
+    """A 401 or 402: every further request would fail the same way."""
+
+
+async def run_extract(
+    options: ExtractOptions, *, stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr
+) -> int:
+    """Run one bulk extraction; returns the exit code."""
+    try:
+        schema_json = _load_schema(options.schema, strict=options.strict)
+        out = _prepare_output(options.out)
+    except UsageError as exc:
+        print(f"ade-async: {exc}", file=stderr)
+        return ExitCode.USAGE
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_lock(out))
+        except UsageError as exc:
+            print(f"ade-async: {exc}", file=stderr)
+            return ExitCode.USAGE
+        journal = Journal(out / JOURNAL_DIR / "journal.sqlite")
+        stack.callback(journal.close)
+        run = _Run(options, out, journal, schema_json, stdout=stdout, stderr=stderr)
+        return await run.main()
+
+
+class _Run:
+    def __init__(
+        self,
+        options: ExtractOptions,
+        out: Path,
+        journal: Journal,
+        schema_json: str,
+        *,
+        stdout: IO[str],
+        stderr: IO[str],
+    ) -> None:
+        self.options = options
+        self.out = out
+        self.journal = journal
+        self.schema_json = schema_json
+        self.settings = settings_digest(schema_json, options.model, options.strict)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.tally = Tally()
+        self.items: dict[int, _Item] = {}
+        self.stopping = False
+        self.fatal: ADEError | None = None
+        self.interrupted = False
+
+    async def main(self) -> int:
+        try:
+            async with self._client() as client:
+                await self._process(client)
+                stats = client.stats()
+        except UsageError as exc:
+            print(f"ade-async: {exc}", file=self.stderr)
+            return ExitCode.USAGE
+        except ConfigurationError as exc:
+            print(f"ade-async: {exc}", file=self.stderr)
+            return ExitCode.USAGE
+        code = self._exit_code()
+        self._summarise(code, stats)
+        return code
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[Client]:
+        options = self.options
+        limit = RateLimit(windows=options.rates, max_in_flight=options.max_in_flight)
+        if options.simulate:
+            from ..testing import Simulator, SimulatorConfig
+
+            # A demonstration quota, so the admission gate has something to do.
+            config = SimulatorConfig(latency=(0.5, 3.0), quota=((20, 1.0),), retry_after=None)
+            async with (
+                Simulator(config) as sim,
+                Client(api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit) as client,
+            ):
+                print(
+                    f"ade-async: simulating the API at {sim.base_url} (demo quota 20 creates/s)",
+                    file=self.stderr,
+                )
+                yield client
+            return
+        async with Client(
+            api_key=options.api_key,
+            base_url=options.base_url,
+            environment=options.environment,
+            rate_limit=limit,
+        ) as client:
+            yield client
+
+    async def _process(self, client: Client) -> None:
+        mode = choose_mode(quiet=self.options.quiet, stream=self.stderr)
+
+        def waiting() -> int:
+            return client.stats().admission.waiting
+
+        reporter = ProgressReporter(
+            self.tally,
+            mode=mode,
+            waiting=waiting,
+            interval=self.options.progress_interval,
+            stream=self.stderr,
+        )
+        async with anyio.create_task_group() as watchers:
+            watchers.start_soon(self._watch_signals)
+            watchers.start_soon(reporter.run)
+            try:
+                await self._feed(client)
+            finally:
+                watchers.cancel_scope.cancel()
+
+    async def _feed(self, client: Client) -> None:
+        window = anyio.Semaphore(self._window(client))
+        async with anyio.create_task_group() as tasks:
+            for item in self._discover():
+                if self._stopped():
+                    break
+                await window.acquire()
+                if self._stopped():  # an interrupt may have come while waiting for room
+                    window.release()
+                    break
+                self.tally.total += 1
+                tasks.start_soon(self._one, client, item, window)
+            self.tally.discovering = False
+
+    def _discover(self) -> Iterator[Input]:
+        yield from discover(self.options.inputs, self.out, self.options.pattern)
+
+    def _stopped(self) -> bool:
+        return self.stopping
+
+    def _window(self, client: Client) -> int:
+        return self.options.max_in_flight or 1000
+
+    # --- one input ---------------------------------------------------------------------------------
+
+    async def _one(self, client: Client, item: Input, window: anyio.Semaphore) -> None:
+        state = _Item()
+        self.items[id(state)] = state
+        try:
+            with state.scope:
+                await self._process_one(client, item, state)
+        finally:
+            del self.items[id(state)]
+            window.release()
+
+    async def _process_one(self, client: Client, item: Input, state: _Item) -> None:
+        try:
+            content = await self._read(item)
+        except _InputProblem as problem:
+            await self._fail(item, "read", problem.error, job_id=None)
+            return
+        digest = hashlib.sha256(content).hexdigest()
+        record = self.journal.get(item.key)
+        action = plan(
+            record,
+            content_sha256=digest,
+            settings_sha256=self.settings,
+            retry_failed=self.options.retry_failed,
+            output_exists=item.output.exists(),
+        )
+        if action is Action.SKIP:
+            self.tally.skipped += 1
+            return
+        if action is Action.SKIP_FAILED:
+            self.tally.failed += 1
+            return
+        if action is Action.COLLECT:
+            assert record is not None
+            assert record.job_id is not None
+            state.phase = _Phase.AWAITING
+            self.tally.in_flight += 1
+            try:
+                handle = client.wait(record.job_id, deadline=self.options.job_timeout)
+                await self._finish(item, handle)
+            finally:
+                self.tally.in_flight -= 1
+            return
+        if record is not None and record.state is State.SUBMITTING and record.content_sha256 == digest:
+            self.tally.possible_duplicates += 1  # a crash hid whether the earlier create landed
+        self.journal.restart(
+            item.key, source=str(item.source), content_sha256=digest, settings_sha256=self.settings
+        )
+        await self._submit(client, item, content, state)
+
+    async def _submit(self, client: Client, item: Input, content: bytes, state: _Item) -> None:
+        request = AsyncExtractRequest(
+            schema=self.schema_json,
+            markdown=content,
+            markdown_filename=item.source.name,
+            model=self.options.model,
+            strict=self.options.strict,
+        )
+
+        def on_sending() -> None:
+            state.phase = _Phase.SENDING
+            self.journal.record(item.key, State.SUBMITTING, new_submission=True)
+
+        # While in ADMISSION an interrupt cancels this item's scope (nothing was sent); once the
+        # create is on the wire (SENDING) it is left to land, so its job id gets journaled.
+        state.phase = _Phase.ADMISSION
+        self.tally.submitting += 1
+        try:
+            handle = await client._submit_prepared(request, self.options.job_timeout, on_sending)
+        except (AuthenticationError, PaymentRequiredError) as exc:
+            self.journal.record(item.key, State.QUEUED)  # refused: nothing was created
+            self._stop_for(exc)
+            return
+        except ADEError as exc:
+            await self._fail(item, "submit", exc, job_id=None)
+            return
+        finally:
+            self.tally.submitting -= 1
+        self.journal.record(item.key, State.SUBMITTED, job_id=handle.job_id)
+        state.phase = _Phase.AWAITING
+        if self.stopping:
+            self.tally.pending += 1
+            return
+        self.tally.in_flight += 1
+        try:
+            await self._finish(item, handle)
+        finally:
+            self.tally.in_flight -= 1
+
+    async def _finish(self, item: Input, handle: JobHandle) -> None:
+        try:
+            result = await handle
+        except JobTimeoutError:
+            self.tally.pending += 1  # still running server-side: a re-run collects it
+            return
+        except (AuthenticationError, PaymentRequiredError) as exc:
+            self._stop_for(exc)
+            return
+        except ADEError as exc:
+            await self._fail(item, "job", exc, job_id=handle.job_id)
+            return
+        await write_atomic(item.output, result.raw)
+        if item.error_output is not None:
+            await remove_quietly(item.error_output)
+        self.journal.record(item.key, State.COMPLETED, job_id=handle.job_id)
+        self.tally.completed += 1
+
+    async def _fail(self, item: Input, stage: str, error: BaseException, *, job_id: str | None) -> None:
+        if item.error_output is None:
+            print(f"ade-async: {item.source}: {error}", file=self.stderr)
+        else:
+            document = error_document(source=item.source, stage=stage, error=error, job_id=job_id)
+            try:
+                await write_atomic(item.error_output, document)
+            except OSError as exc:  # the error file itself could not be written: say so, go on
+                print(f"ade-async: cannot write {item.error_output}: {exc.strerror}", file=self.stderr)
+        self.journal.record(
+            item.key,
+            State.FAILED,
+            source=str(item.source),
+            settings_sha256=self.settings,
+            job_id=job_id,
+            stage=stage,
+            error=f"{type(error).__name__}: {error}",
+        )
+        self.tally.failed += 1
+
+    async def _read(self, item: Input) -> bytes:
+        if item.problem is not None:
+            raise _InputProblem(item.problem)
+        try:
+            info = await anyio.Path(item.source).stat()
+            if not _is_regular(info.st_mode):
+                raise _InputProblem("not a regular file")
+            if info.st_size > self.options.max_size:
+                raise _InputProblem(f"too large: {info.st_size} bytes, the limit is {self.options.max_size}")
+            async with aiofiles.open(item.source, "rb") as handle:
+                content = await handle.read(self.options.max_size + 1)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _InputProblem("a symbolic link loop") from exc
+            raise _InputProblem(f"cannot read: {exc.strerror or exc}") from exc
+        if not content.strip():
+            raise _InputProblem("empty file: there is nothing to extract")
+        if len(content) > self.options.max_size:
+            raise _InputProblem(f"too large: over {self.options.max_size} bytes")
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _InputProblem(f"not UTF-8 text (byte {exc.start}): the API takes UTF-8 Markdown") from exc
+        return content
+
+    # --- stopping ------------------------------------------------------------------------------------
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self.interrupted:
+                    print("\nade-async: interrupted again; exiting now", file=self.stderr, flush=True)
+                    os._exit(130)
+                self.interrupted = True
+                name = signal.Signals(signum).name
+                print(
+                    f"\nade-async: {name}: no new submissions; waiting for creates on the wire "
+                    "(press Ctrl-C again to exit at once)",
+                    file=self.stderr,
+                    flush=True,
+                )
+                self._stop()
+
+    def _stop_for(self, error: ADEError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+            print(f"ade-async: stopping: {error}", file=self.stderr, flush=True)
+        self._stop()
+
+    def _stop(self) -> None:
+        """Stop submitting; abandon waits that hold nothing; let creates on the wire land."""
+        self.stopping = True
+        for state in list(self.items.values()):
+            if state.phase is _Phase.SENDING:
+                continue  # its answer carries the job id: let it land and be journaled
+            state.scope.cancel()
+            if state.phase is _Phase.AWAITING:
+                self.tally.pending += 1
+
+    def _exit_code(self) -> int:
+        if self.fatal is not None:
+            return ExitCode.FATAL_API
+        if self.interrupted or self.tally.pending:
+            return ExitCode.PENDING
+        if self.tally.failed:
+            return ExitCode.SOME_FAILED
+        return ExitCode.OK
+
+    def _summarise(self, code: int, stats: Any) -> None:
+        t = self.tally
+        elapsed = time.monotonic() - t.started
+        journal = self.out / JOURNAL_DIR / "journal.sqlite"
+        lines = [
+            f"ade-async: {t.total} inputs in {elapsed:.1f} s: {t.completed} completed, "
+            f"{t.skipped} already done, {t.failed} failed, {t.pending} still running server-side",
+            f"  outputs in {self.out}; journal {journal}",
+        ]
+        if t.possible_duplicates:
+            lines.append(
+                f"  {t.possible_duplicates} inputs were submitted again after a crash hid whether their "
+                "first create landed: each may have a duplicate job"
+            )
+        if t.pending:
+            lines.append(
+                "  the jobs still running continue server-side; run the same command again to collect them"
+            )
+        if self.fatal is not None:
+            lines.append(f"  stopped by the API: {self.fatal}")
+        if not self.options.quiet or code != ExitCode.OK:
+            print("\n".join(lines), file=self.stderr, flush=True)
+        if self.options.json:
+            summary = {
+                "exit_code": int(code),
+                "inputs": t.total,
+                "completed": t.completed,
+                "skipped": t.skipped,
+                "failed": t.failed,
+                "pending": t.pending,
+                "possible_duplicates": t.possible_duplicates,
+                "elapsed_s": round(elapsed, 3),
+                "out": str(self.out),
+                "journal": str(journal),
+                "requests": {
+                    "creates_sent": stats.creates_sent,
+                    "creates_rate_limited": stats.creates_rate_limited,
+                    "polls_sent": stats.polls_sent,
+                    "sweep_requests": stats.sweep_requests,
+                },
+                "fatal_error": None if self.fatal is None else str(self.fatal),
+            }
+            print(msgspec.json.encode(summary).decode(), file=self.stdout, flush=True)
+
+
+class _InputProblem(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        from .._errors import InputError
+
+        self.error = InputError(message)
+
+
+def _is_regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
+
+
+def _load_schema(path: Path, *, strict: bool) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the schema file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the schema file {path} is not UTF-8 text") from exc
+    try:
+        return prepare_schema(text, strict=strict)
+    except SchemaError as exc:
+        raise UsageError(f"the schema in {path} would be refused: {exc}") from exc
+
+
+def _prepare_output(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / JOURNAL_DIR).mkdir(exist_ok=True)
+        probe = out / JOURNAL_DIR / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from exc
+    return out.resolve()
+
+
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """Hold the output folder for this run; a second run on it refuses to start."""
+    path = out / JOURNAL_DIR / "lock"
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run, closed below
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UsageError(
+                f"another ade-async run ({holder}) is using {out}; wait for it to finish or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,246 @@
+"""The crash-safe journal of a bulk extraction: one SQLite database in the output folder.
+
+Every input is a row (its path, content hash, settings hash, state, job id) and every state change
+is also appended to an ``events`` table, in one transaction each, committed before the next step
+relies on it. SQLite in WAL mode survives ``kill -9`` at any moment: a transaction is either in
+the file or not.
+
+States, in order::
+
+    queued ──> submitting ──> submitted(job_id) ──> completed
+                     │                 │
+                     └────────────> failed(stage)
+
+``submitting`` is written once admission is granted, just before the create goes out: from then
+on a job may exist. A run that finds ``submitting`` left behind (a crash between the create and
+its answer) cannot know; it submits again and reports the input as a possible duplicate.
+
+:func:`plan` is the resume decision, a pure function.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["Action", "Journal", "Record", "State", "plan", "settings_digest"]
+
+SCHEMA_VERSION: Final = 1
+
+
+class State(enum.StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the journal knows of one input."""
+
+    key: str
+    content_sha256: str | None
+    settings_sha256: str
+    state: State
+    job_id: str | None
+    submissions: int
+
+
+class Action(enum.Enum):
+    SUBMIT = "submit"  # create a job
+    COLLECT = "collect"  # a job exists: wait for it by id, never resubmit
+    SKIP = "skip"  # done in an earlier run
+    SKIP_FAILED = "skip_failed"  # failed in an earlier run; retried only with --retry-failed
+
+
+def plan(
+    record: Record | None,
+    *,
+    content_sha256: str,
+    settings_sha256: str,
+    retry_failed: bool,
+    output_exists: bool,
+) -> Action:
+    """What to do with an input, given what an earlier run left in the journal."""
+    if record is None or record.content_sha256 != content_sha256 or record.settings_sha256 != settings_sha256:
+        return Action.SUBMIT  # new, or its content, schema or options changed: a new job
+    if record.state is State.COMPLETED:
+        if output_exists:
+            return Action.SKIP
+        return Action.COLLECT if record.job_id else Action.SUBMIT  # the output was deleted
+    if record.state is State.SUBMITTED and record.job_id:
+        return Action.COLLECT
+    if record.state is State.FAILED:
+        if not retry_failed:
+            return Action.SKIP_FAILED
+        # A failed job that has a job id failed server-side: retrying means a new job.
+        return Action.SUBMIT
+    return Action.SUBMIT  # queued, or submitting (outcome unknown: counted as possible duplicate)
+
+
+def settings_digest(schema_json: str, model: str | None, strict: bool) -> str:
+    """A hash of what shapes a job's result besides its content."""
+    text = f"{schema_json}\0{model or ''}\0{strict}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Journal:
+    """The SQLite journal. Opened by one process at a time (the caller holds the folder lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # isolation_level=None: we run explicit transactions, one per state change.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a process crash never loses a committed transaction (only a power
+        # loss may drop the last ones), at a fraction of FULL's fsync cost per commit.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS inputs (
+                key TEXT PRIMARY KEY,
+                source TEXT NOT NULL,
+                content_sha256 TEXT,
+                settings_sha256 TEXT NOT NULL,
+                state TEXT NOT NULL,
+                job_id TEXT,
+                stage TEXT,
+                error TEXT,
+                submissions INTEGER NOT NULL DEFAULT 0,
+                updated_at REAL NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS events (
+                id INTEGER PRIMARY KEY,
+                key TEXT NOT NULL,
+                state TEXT NOT NULL,
+                job_id TEXT,
+                detail TEXT,
+                at REAL NOT NULL
+            );
+            """
+        )
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, key: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT key, content_sha256, settings_sha256, state, job_id, submissions"
+            " FROM inputs WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Record(row[0], row[1], row[2], State(row[3]), row[4], row[5])
+
+    def record(
+        self,
+        key: str,
+        state: State,
+        *,
+        source: str | None = None,
+        content_sha256: str | None = None,
+        settings_sha256: str | None = None,
+        job_id: str | None = None,
+        stage: str | None = None,
+        error: str | None = None,
+        new_submission: bool = False,
+    ) -> None:
+        """Record a state change, durably, before the caller acts on it."""
+        now = time.time()
+        with self._transaction():
+            exists = self._db.execute("SELECT 1 FROM inputs WHERE key = ?", (key,)).fetchone() is not None
+            if not exists:
+                self._db.execute(
+                    "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, job_id, stage,"
+                    " error, submissions, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        source or key,
+                        content_sha256,
+                        settings_sha256 or "",
+                        state,
+                        job_id,
+                        stage,
+                        error,
+                        1 if new_submission else 0,
+                        now,
+                    ),
+                )
+            else:
+                self._db.execute(
+                    "UPDATE inputs SET state = ?, job_id = COALESCE(?, job_id), stage = ?, error = ?,"
+                    " source = COALESCE(?, source), content_sha256 = COALESCE(?, content_sha256),"
+                    " settings_sha256 = COALESCE(?, settings_sha256),"
+                    " submissions = submissions + ?, updated_at = ? WHERE key = ?",
+                    (
+                        state,
+                        job_id,
+                        stage,
+                        error,
+                        source,
+                        content_sha256,
+                        settings_sha256,
+                        1 if new_submission else 0,
+                        now,
+                        key,
+                    ),
+                )
+            self._db.execute(
+                "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, ?, ?, ?)",
+                (key, state, job_id, error, now),
+            )
+
+    def restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
+        """Start an input afresh (new, or changed since an earlier run): forget its old job."""
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
+                " content_sha256 = excluded.content_sha256, settings_sha256 = excluded.settings_sha256,"
+                " state = excluded.state, job_id = NULL, stage = NULL, error = NULL,"
+                " updated_at = excluded.updated_at",
+                (key, source, content_sha256, settings_sha256, State.QUEUED, now),
+            )
+            self._db.execute(
+                "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, NULL, NULL, ?)",
+                (key, State.QUEUED, now),
+            )
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())
+
+    def events_for(self, key: str) -> list[tuple[str, str | None]]:
+        """The state changes of one input, oldest first (for tests and audits)."""
+        rows = self._db.execute(
+            "SELECT state, job_id FROM events WHERE key = ? ORDER BY id", (key,)
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

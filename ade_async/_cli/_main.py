@@ -1,0 +1,201 @@
+"""The ``ade-async`` command line: parse arguments, dispatch, return the exit code.
+
+Subcommands::
+
+    ade-async extract INPUT... --schema FILE --out DIR [options]   bulk extraction, resumable
+    ade-async jobs list [--status S] [--limit N]                  the API key's jobs
+    ade-async jobs get JOB_ID                                      one job, as JSON
+    ade-async jobs wait JOB_ID... --out DIR                        wait for jobs, write their results
+    ade-async simulator [--port N] [...]                           the standalone API simulator
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+
+from .._config import BASE_URL_ENV
+from .._parsing import parse_rate
+from ._extract import ExitCode, ExtractOptions, run_extract
+from ._jobs import get_job, list_jobs, wait_jobs
+
+__all__ = ["main"]
+
+_T = TypeVar("_T")
+
+
+def _typed(parse: Callable[[str], _T], what: str) -> Callable[[str], _T]:
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: {exc}") from None
+
+    return convert
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--api-key",
+        default=None,
+        help="the API key (default: the VISION_AGENT_API_KEY environment variable; never printed)",
+    )
+    group.add_argument(
+        "--base-url", default=None, help=f"the API root (default: {BASE_URL_ENV}, else the US host)"
+    )
+    group.add_argument(
+        "--eu", action="store_true", help="use the EU host (https://api.va.eu-west-1.landing.ai)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ade-async",
+        description="Bulk, resumable document extraction with LandingAI ADE Extract Jobs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    extract = commands.add_parser(
+        "extract",
+        help="extract every Markdown file of folders and files into one JSON result each",
+        description=(
+            "Extract INPUT files and folders (searched recursively) with one schema. Results go to "
+            "OUT/<path>.json, failures to OUT/<path>.error.json. Re-running the same command resumes: "
+            "finished inputs are skipped, running jobs collected, failed ones retried with --retry-failed. "
+            "Exit codes: 0 all succeeded, 1 some failed, 2 usage error, 3 interrupted or jobs still "
+            "pending, 4 the API refused the key or credits (401/402)."
+        ),
+    )
+    extract.add_argument("inputs", nargs="+", metavar="INPUT", help="Markdown files and folders")
+    extract.add_argument("--schema", required=True, type=Path, help="a JSON Schema file (root type object)")
+    extract.add_argument("--out", required=True, type=Path, help="the output folder (holds the journal too)")
+    extract.add_argument("--glob", default="*.md", help="file name pattern in folders (default: *.md)")
+    extract.add_argument("--model", default=None, help="the extract model, e.g. extract-latest")
+    extract.add_argument("--strict", action="store_true", help="refuse schemas with unsupported keywords")
+    _add_connection(extract)
+    limits = extract.add_argument_group("pace")
+    limits.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        type=_typed(parse_rate, "rate"),
+        metavar="COUNT/PERIOD",
+        help="a quota window, e.g. 50/1s, 100/1m, 2000/1h; repeatable; none: learn the quota from 429s",
+    )
+    limits.add_argument("--max-in-flight", type=_typed(_positive_int, "count"), default=None, metavar="N")
+    limits.add_argument(
+        "--job-timeout",
+        type=_typed(_positive_float, "timeout"),
+        default=None,
+        metavar="SECONDS",
+        help="stop waiting for a job after this long (it goes on server-side; a re-run collects it)",
+    )
+    extract.add_argument(
+        "--retry-failed", action="store_true", help="submit inputs that failed in earlier runs again"
+    )
+    extract.add_argument(
+        "--simulate", action="store_true", help="run against the built-in simulator (no key)"
+    )
+    extract.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    extract.add_argument("--quiet", action="store_true", help="no progress display")
+    extract.add_argument(
+        "--max-size", type=_typed(_positive_int, "size"), default=50 * 1024 * 1024, metavar="BYTES"
+    )
+    extract.add_argument(
+        "--progress-interval", type=_typed(_positive_float, "interval"), default=10.0, help=argparse.SUPPRESS
+    )
+
+    jobs = commands.add_parser("jobs", help="list, show or wait for jobs of this API key")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    listing = job_commands.add_parser("list", help="list jobs, newest first")
+    listing.add_argument("--status", choices=("pending", "processing", "completed", "failed", "cancelled"))
+    listing.add_argument("--limit", type=_typed(_positive_int, "limit"), default=100)
+    _add_connection(listing)
+    getting = job_commands.add_parser("get", help="show one job as JSON")
+    getting.add_argument("job_id")
+    _add_connection(getting)
+    waiting = job_commands.add_parser("wait", help="wait for jobs and write each result to OUT/<job_id>.json")
+    waiting.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    waiting.add_argument("--out", required=True, type=Path)
+    waiting.add_argument(
+        "--timeout", type=_typed(_positive_float, "timeout"), default=None, metavar="SECONDS"
+    )
+    _add_connection(waiting)
+
+    commands.add_parser(
+        "simulator", help="serve the API simulator (see: ade-async simulator --help)", add_help=False
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["simulator"]:
+        from ..testing.__main__ import main as simulator_main
+
+        return simulator_main(arguments[1:])
+    parser = _parser()
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    environment = "eu" if getattr(args, "eu", False) else None
+    if environment and args.base_url:
+        print("ade-async: --eu and --base-url cannot be used together", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.command == "extract":
+        options = ExtractOptions(
+            inputs=args.inputs,
+            schema=args.schema,
+            out=args.out,
+            pattern=args.glob,
+            model=args.model,
+            strict=args.strict,
+            api_key=args.api_key,
+            base_url=args.base_url,
+            environment=environment,
+            rates=tuple(args.rate),
+            max_in_flight=args.max_in_flight,
+            job_timeout=args.job_timeout,
+            retry_failed=args.retry_failed,
+            simulate=args.simulate,
+            json=args.json,
+            quiet=args.quiet,
+            max_size=args.max_size,
+            progress_interval=args.progress_interval,
+        )
+        return anyio.run(run_extract, options)
+    connection = {"api_key": args.api_key, "base_url": args.base_url, "environment": environment}
+    if args.jobs_command == "list":
+        return anyio.run(lambda: list_jobs(status=args.status, limit=args.limit, **connection))
+    if args.jobs_command == "get":
+        return anyio.run(lambda: get_job(args.job_id, **connection))
+    return anyio.run(lambda: wait_jobs(args.job_ids, out=args.out, deadline=args.timeout, **connection))
+
+
+def entry_point() -> None:
+    """The console script: ``ade-async``."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
