@@ -52,7 +52,7 @@ from ._wire import (
     raw_job_data,
 )
 
-__all__ = ["JOBS_PATH", "Response", "Transport", "redact_url"]
+__all__ = ["JOBS_PATH", "Response", "Transport", "redact_url", "safe_filename"]
 
 logger = logging.getLogger("ade_async")
 
@@ -68,6 +68,13 @@ class Response(msgspec.Struct, frozen=True, kw_only=True):
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+def safe_filename(name: str) -> str:
+    """A file name fit for a multipart header: control characters, quotes and backslashes become
+    ``_`` (a newline in a header would be an injection; aiohttp refuses it outright)."""
+    cleaned = "".join("_" if ord(c) < 0x20 or c in '"\\\x7f' else c for c in name)
+    return cleaned or "document.md"
 
 
 def redact_url(url: str) -> str:
@@ -145,7 +152,7 @@ class Transport:
             form.add_field(
                 "markdown",
                 request.markdown,
-                filename=request.markdown_filename,
+                filename=safe_filename(request.markdown_filename),
                 content_type="text/markdown",
             )
         if request.markdown_url is not None:

@@ -218,3 +218,13 @@ async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path
             await client.create_job(123, schema=SCHEMA)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="schema must be"):
             await client.create_job("# x", schema=["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_upload_file_names_cannot_inject_headers() -> None:
+    from ade_async._transport import safe_filename
+
+    assert safe_filename("line\nbreak.md") == "line_break.md"
+    assert safe_filename('quote".md') == "quote_.md"
+    assert safe_filename("back\\slash\r.md") == "back_slash_.md"
+    assert safe_filename("ünïcødé ..name.md") == "ünïcødé ..name.md"
+    assert safe_filename("") == "document.md"

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["JOURNAL_DIR", "Input", "UsageError", "discover"]
+__all__ = ["JOURNAL_DIR", "Input", "UsageError", "check_arguments", "discover"]
 
 #: The folder inside OUT that holds the journal and the lock (never an output of its own).
 JOURNAL_DIR = ".ade-async"
@@ -53,9 +53,7 @@ def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iter
         UsageError: an argument names nothing at all.
     """
     out = out.resolve()
-    for argument in arguments:
-        if not os.path.lexists(argument):
-            raise UsageError(f"no such file or directory: {argument}")
+    check_arguments(arguments)
     seen: set[str] = set()
     for argument in arguments:
         root = Path(argument)
@@ -65,6 +63,13 @@ def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iter
         else:
             # A file named directly (or a symlink, possibly broken or looping: reading it will say).
             yield _make(root, PurePosixPath(root.name), out, seen, explicit=True)
+
+
+def check_arguments(arguments: Sequence[str]) -> None:
+    """Refuse, before anything starts, arguments that name nothing at all."""
+    for argument in arguments:
+        if not os.path.lexists(argument):
+            raise UsageError(f"no such file or directory: {argument}")
 
 
 def _walk(root: Path, pattern: str, out: Path) -> Iterator[tuple[Path, PurePosixPath]]:

@@ -45,7 +45,7 @@ from .._ratelimit import RateLimit
 from .._results import JobHandle
 from .._schema import prepare_schema
 from .._wire import AsyncExtractRequest
-from ._discover import JOURNAL_DIR, Input, UsageError, discover
+from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover
 from ._journal import Action, Journal, State, plan, settings_digest
 from ._outputs import error_document, remove_quietly, write_atomic
 from ._progress import ProgressReporter, Tally, choose_mode
@@ -109,6 +109,7 @@ async def run_extract(
 ) -> int:
     """Run one bulk extraction; returns the exit code."""
     try:
+        check_arguments(options.inputs)
         schema_json = _load_schema(options.schema, strict=options.strict)
         out = _prepare_output(options.out)
     except UsageError as exc:

@@ -1,0 +1,504 @@
+"""The ``ade-async`` command end to end: a subprocess against the simulator on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from ade_async.testing import Simulator, SimulatorConfig
+
+pytestmark = pytest.mark.anyio
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}},
+}
+
+
+def invoice(n: int, extra: str = "") -> str:
+    return f"# Invoice {n}\n\nInvoice Number: INV-{n}\nTotal: {n}.25\n{extra}"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(SimulatorConfig(latency=(0.1, 0.4))) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def schema_file(tmp_path: Path) -> Path:
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(SCHEMA))
+    return path
+
+
+def make_tree(root: Path, count: int = 6) -> list[Path]:
+    """``root/inv-i.md`` and ``root/sub/inv-j.md``."""
+    files = []
+    for i in range(count):
+        folder = root / ("sub" if i % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"inv-{i}.md"
+        path.write_text(invoice(i))
+        files.append(path)
+    return files
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISION_AGENT", "LANDINGAI_ADE"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+async def cli(
+    *args: str | Path, sim: Simulator | None = None, check_exit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ade_async", *map(str, args)]
+    if sim is not None and args and args[0] == "extract":
+        command += ["--api-key", sim.api_key, "--base-url", sim.base_url]
+    done = await anyio.run_process(command, check=False, env=environment())
+    result = subprocess.CompletedProcess(command, done.returncode, done.stdout.decode(), done.stderr.decode())
+    if check_exit is not None:
+        assert result.returncode == check_exit, result.stderr
+    return result
+
+
+@contextlib.contextmanager
+def hold_lock(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock as a running ade-async would."""
+    (out / ".ade-async").mkdir(parents=True)
+    with open(out / ".ade-async" / "lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        held.write("pid 4242")
+        held.flush()
+        yield
+
+
+def journal_rows(out: Path) -> dict[str, dict[str, Any]]:
+    with sqlite3.connect(out / ".ade-async" / "journal.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        return {row["key"]: dict(row) for row in db.execute("SELECT * FROM inputs")}
+
+
+def journal_events(out: Path) -> list[tuple[str, str, str | None]]:
+    with sqlite3.connect(out / ".ade-async" / "journal.sqlite") as db:
+        return list(db.execute("SELECT key, state, job_id FROM events ORDER BY id"))
+
+
+async def test_extract_a_tree_then_resume_skips_everything(
+    sim: Simulator, tmp_path: Path, schema_file: Path
+) -> None:
+    files = make_tree(tmp_path / "docs")
+    single = tmp_path / "loose.md"
+    single.write_text(invoice(99))
+    out = tmp_path / "out"
+    done = await cli(
+        "extract",
+        tmp_path / "docs",
+        single,
+        "--schema",
+        schema_file,
+        "--out",
+        out,
+        "--json",
+        sim=sim,
+        check_exit=0,
+    )
+    summary = json.loads(done.stdout)
+    assert summary["completed"] == 7
+    assert summary["failed"] == 0
+    for i, path in enumerate(files):
+        relative = path.relative_to(tmp_path / "docs").with_suffix(".json")
+        result = json.loads((out / relative).read_text())
+        assert result["extraction"] == {"invoice_number": f"INV-{i}", "total": i + 0.25}
+        assert set(result) == {"extraction", "extraction_metadata", "metadata"}
+    assert json.loads((out / "loose.json").read_text())["extraction"]["invoice_number"] == "INV-99"
+    assert {row["state"] for row in journal_rows(out).values()} == {"completed"}
+    assert not list(out.rglob("*.tmp"))
+    jobs_before = sim.stats().jobs_total
+
+    again = await cli(
+        "extract",
+        tmp_path / "docs",
+        single,
+        "--schema",
+        schema_file,
+        "--out",
+        out,
+        "--json",
+        sim=sim,
+        check_exit=0,
+    )
+    assert json.loads(again.stdout)["skipped"] == 7
+    assert sim.stats().jobs_total == jobs_before  # nothing resubmitted
+
+    files[0].write_text(invoice(1000))  # one input changed: only it is extracted again
+    changed = await cli(
+        "extract",
+        tmp_path / "docs",
+        single,
+        "--schema",
+        schema_file,
+        "--out",
+        out,
+        "--json",
+        sim=sim,
+        check_exit=0,
+    )
+    assert json.loads(changed.stdout)["completed"] == 1
+    assert sim.stats().jobs_total == jobs_before + 1
+    assert json.loads((out / "inv-0.json").read_text())["extraction"]["invoice_number"] == "INV-1000"
+
+
+async def test_bad_inputs_fail_alone(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text(invoice(1))
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "latin1.md").write_bytes("Invoice Number: caf\xe9".encode("latin-1"))
+    (docs / "big.md").write_text(invoice(2) + "x" * 5000)
+    (docs / "line\nbreak.md").write_text(invoice(3))
+    (docs / "ünïcødé ..name.md").write_text(invoice(4))
+    (docs / "loop-a.md").symlink_to(docs / "loop-b.md")
+    (docs / "loop-b.md").symlink_to(docs / "loop-a.md")
+    (docs / "job-fails.md").write_text(invoice(5, "<!-- ade-sim: fail unreadable table -->"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text(invoice(6))
+    out = tmp_path / "out"
+    done = await cli(
+        "extract", docs, notes, "--schema", schema_file, "--out", out, "--max-size", "1000", "--json", sim=sim
+    )
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["completed"], summary["failed"]) == (3, 7)
+    for good in ("good.json", "line\nbreak.json", "ünïcødé ..name.json"):
+        assert (out / good).exists()
+    errors = {p.name: json.loads(p.read_text()) for p in out.glob("*.error.json")}
+    assert {name: e["stage"] for name, e in errors.items()} == {
+        "empty.error.json": "read",
+        "latin1.error.json": "read",
+        "big.error.json": "read",
+        "loop-a.error.json": "read",
+        "loop-b.error.json": "read",
+        "notes.txt.error.json": "read",
+        "job-fails.error.json": "job",
+    }
+    assert "empty" in errors["empty.error.json"]["message"]
+    assert "UTF-8" in errors["latin1.error.json"]["message"]
+    assert "too large" in errors["big.error.json"]["message"]
+    assert "loop" in errors["loop-a.error.json"]["message"]
+    assert "Markdown" in errors["notes.txt.error.json"]["message"]
+    failed_job = errors["job-fails.error.json"]
+    assert failed_job["error_type"] == "JobFailedError"
+    assert failed_job["failure_reason"] == "unreadable table"
+    assert failed_job["job_id"]
+    # Nothing escaped the output folder.
+    assert all(out in p.resolve().parents for p in out.rglob("*") if p.is_file())
+
+
+async def test_failed_inputs_are_retried_only_when_asked(
+    sim: Simulator, tmp_path: Path, schema_file: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text(invoice(1))
+    (docs / "bad.md").write_text(invoice(2, "<!-- ade-sim: fail nope -->"))
+    out = tmp_path / "out"
+    await cli("extract", docs, "--schema", schema_file, "--out", out, sim=sim, check_exit=1)
+    jobs = sim.stats().jobs_total
+    await cli("extract", docs, "--schema", schema_file, "--out", out, sim=sim, check_exit=1)
+    assert sim.stats().jobs_total == jobs
+    (docs / "bad.md").write_text(invoice(2))  # fixed; but unchanged content would need --retry-failed
+    await cli("extract", docs, "--schema", schema_file, "--out", out, sim=sim, check_exit=0)
+    assert not (out / "bad.error.json").exists()
+    (docs / "ok.md").write_text(invoice(1, "<!-- ade-sim: fail again -->"))
+    await cli("extract", docs, "--schema", schema_file, "--out", out, sim=sim, check_exit=1)
+    jobs = sim.stats().jobs_total
+    await cli("extract", docs, "--schema", schema_file, "--out", out, "--retry-failed", sim=sim, check_exit=1)
+    assert sim.stats().jobs_total == jobs + 1
+
+
+@pytest.mark.parametrize(
+    ("schema_text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "object at the root"),
+        ('{"type": "array"}', '"type": "object"'),
+    ],
+)
+async def test_a_bad_schema_is_a_usage_error(
+    sim: Simulator, tmp_path: Path, schema_text: str, message: str
+) -> None:
+    make_tree(tmp_path / "docs", 2)
+    schema = tmp_path / "bad.json"
+    schema.write_text(schema_text)
+    done = await cli(
+        "extract", tmp_path / "docs", "--schema", schema, "--out", tmp_path / "out", sim=sim, check_exit=2
+    )
+    assert message in done.stderr
+    assert sim.stats().count("create") == 0
+
+
+async def test_usage_errors(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
+    make_tree(tmp_path / "docs", 2)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = await cli(
+        "extract", tmp_path / "docs", "--schema", schema_file, "--out", blocker, sim=sim, check_exit=2
+    )
+    assert "output folder" in done.stderr
+    done = await cli(
+        "extract", tmp_path / "nope", "--schema", schema_file, "--out", tmp_path / "o", sim=sim, check_exit=2
+    )
+    assert "no such file" in done.stderr
+    done = await cli(
+        "extract", tmp_path / "docs", "--schema", schema_file, "--out", tmp_path / "o2", check_exit=2
+    )
+    assert "VISION_AGENT_API_KEY" in done.stderr  # no key anywhere
+    done = await cli(
+        "extract",
+        "--rate",
+        "fast",
+        tmp_path / "docs",
+        "--schema",
+        schema_file,
+        "--out",
+        tmp_path / "o3",
+        check_exit=2,
+    )
+    assert "invalid rate" in done.stderr
+    assert sim.stats().count("create") == 0
+
+
+async def test_wrong_key_stops_the_run_with_exit_4(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
+    make_tree(tmp_path / "docs", 3)
+    command: list[str | Path] = [
+        "extract",
+        tmp_path / "docs",
+        "--schema",
+        schema_file,
+        "--out",
+        tmp_path / "out",
+    ]
+    done = await cli(*command, "--api-key", "wrong-key-123", "--base-url", sim.base_url, check_exit=4)
+    assert "401" in done.stderr
+    assert "wrong-key-123" not in done.stderr + done.stdout
+    assert {row["state"] for row in journal_rows(tmp_path / "out").values()} <= {"queued"}
+
+
+async def test_a_second_run_on_the_same_folder_refuses(
+    sim: Simulator, tmp_path: Path, schema_file: Path
+) -> None:
+    make_tree(tmp_path / "docs", 2)
+    out = tmp_path / "out"
+    with hold_lock(out):
+        done = await cli(
+            "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, sim=sim, check_exit=2
+        )
+    assert "another ade-async run" in done.stderr
+    assert sim.stats().count("create") == 0
+
+
+async def test_interrupt_records_jobs_and_a_rerun_collects_them(tmp_path: Path, schema_file: Path) -> None:
+    async with Simulator(SimulatorConfig(latency=(2.0, 2.5))) as sim:
+        make_tree(tmp_path / "docs", 6)
+        out = tmp_path / "out"
+        command = [
+            sys.executable,
+            "-m",
+            "ade_async",
+            "extract",
+            str(tmp_path / "docs"),
+            "--schema",
+            str(schema_file),
+        ]
+        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        async with await anyio.open_process(command, env=environment()) as process:
+            with anyio.fail_after(10):
+                while sim.stats().jobs_total < 6:
+                    await anyio.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(10):
+                code = await process.wait()
+            assert process.stderr is not None
+            stderr = (await process.stderr.receive()).decode()
+        assert code == 3, stderr
+        assert "continue server-side" in stderr or "run the same command again" in stderr
+        rows = journal_rows(out)
+        assert {row["state"] for row in rows.values()} == {"submitted"}
+        done = await cli(
+            "extract",
+            tmp_path / "docs",
+            "--schema",
+            schema_file,
+            "--out",
+            out,
+            "--json",
+            sim=sim,
+            check_exit=0,
+        )
+        assert json.loads(done.stdout)["completed"] == 6
+        assert sim.stats().jobs_total == 6  # collected by job id, never resubmitted
+
+
+async def test_sigkill_at_random_moments_loses_nothing_and_never_resubmits_an_acknowledged_job(
+    tmp_path: Path, schema_file: Path
+) -> None:
+    rng = random.Random(20261122)
+    async with Simulator(SimulatorConfig(latency=(0.2, 1.2))) as sim:
+        files = make_tree(tmp_path / "docs", 30)
+        out = tmp_path / "out"
+        command = [
+            sys.executable,
+            "-m",
+            "ade_async",
+            "extract",
+            str(tmp_path / "docs"),
+            "--schema",
+            str(schema_file),
+        ]
+        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        for _ in range(4):  # four trials, each killed at a random moment
+            async with await anyio.open_process(command, env=environment()) as process:
+                await anyio.sleep(rng.uniform(0.3, 1.5))
+                process.kill()
+                await process.wait()
+        done = await cli(
+            "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json", sim=sim
+        )
+        assert done.returncode == 0, done.stderr
+    for path in files:
+        relative = path.relative_to(tmp_path / "docs").with_suffix(".json")
+        assert (
+            json.loads((out / relative).read_text())["extraction"]["invoice_number"] == f"INV-{path.stem[4:]}"
+        )
+    # Once a job id was journaled for an input, that input was never submitted again.
+    acknowledged: set[str] = set()
+    for key, state, _job_id in journal_events(out):
+        if state == "submitting":
+            assert key not in acknowledged, f"{key} was resubmitted after its job was acknowledged"
+        if state == "submitted":
+            acknowledged.add(key)
+    assert not list(out.rglob("*.tmp"))
+
+
+async def test_plain_progress_lines_when_not_a_terminal(
+    sim: Simulator, tmp_path: Path, schema_file: Path
+) -> None:
+    make_tree(tmp_path / "docs", 4)
+    out = tmp_path / "out"
+    done = await cli(
+        "extract",
+        tmp_path / "docs",
+        "--schema",
+        schema_file,
+        "--out",
+        out,
+        "--progress-interval",
+        "0.2",
+        sim=sim,
+        check_exit=0,
+    )
+    lines = [line for line in done.stderr.splitlines() if " done | " in line]
+    assert lines
+    assert "waiting on the quota" in lines[0]
+    assert "4 inputs" in done.stderr  # the summary
+    quiet = await cli(
+        "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--quiet", sim=sim, check_exit=0
+    )
+    assert quiet.stderr == ""
+
+
+async def test_live_progress_on_a_terminal(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
+    pytest.importorskip("rich")
+    make_tree(tmp_path / "docs", 4)
+    command = [
+        sys.executable,
+        "-m",
+        "ade_async",
+        "extract",
+        str(tmp_path / "docs"),
+        "--schema",
+        str(schema_file),
+    ]
+    command += ["--out", str(tmp_path / "out"), "--api-key", sim.api_key, "--base-url", sim.base_url]
+
+    def run_on_a_pty() -> tuple[int, str]:
+        import pty
+
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            command, stdin=secondary, stdout=secondary, stderr=secondary, env=environment()
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(primary)
+        return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+    code, screen = await anyio.to_thread.run_sync(run_on_a_pty)
+    assert code == 0, screen
+    assert "ade-async" in screen
+    assert "4/4" in screen  # the live bar's count
+
+
+async def test_jobs_subcommands_and_module_entry(sim: Simulator, tmp_path: Path) -> None:
+    help_text = await cli("--help", check_exit=0)
+    assert "extract" in help_text.stdout
+    from ade_async import Client
+
+    async with Client(api_key=sim.api_key, base_url=sim.base_url) as client:
+        job_id = await client.create_job(invoice(7), schema=SCHEMA)
+    connection = ["--api-key", sim.api_key, "--base-url", sim.base_url]
+    listing = await cli("jobs", "list", *connection, check_exit=0)
+    assert job_id in listing.stdout
+    shown = await cli("jobs", "get", job_id, *connection, check_exit=0)
+    assert json.loads(shown.stdout)["job_id"] == job_id
+    waited = await cli("jobs", "wait", job_id, "--out", tmp_path / "w", *connection, check_exit=0)
+    assert (
+        json.loads((tmp_path / "w" / f"{job_id}.json").read_text())["extraction"]["invoice_number"] == "INV-7"
+    )
+    assert waited.stdout.strip().endswith(".json")
+    missing = await cli("jobs", "get", "nope", *connection, check_exit=1)
+    assert "404" in missing.stderr
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+async def test_simulate_runs_the_examples_without_a_key(tmp_path: Path) -> None:
+    examples = EXAMPLES
+    done = await cli(
+        "extract",
+        examples / "documents",
+        "--schema",
+        examples / "document_schema.json",
+        "--out",
+        tmp_path / "out",
+        "--simulate",
+        "--json",
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["completed"] == summary["inputs"] >= 20
