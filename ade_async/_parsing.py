@@ -14,11 +14,15 @@ Dependency-free on purpose, so any command-line entry point of the project can r
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
-__all__ = ["parse_duration", "parse_latency", "parse_rate"]
+_T = TypeVar("_T")
+
+__all__ = ["argument_type", "parse_duration", "parse_latency", "parse_rate"]
 
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)?\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
@@ -74,3 +78,15 @@ def parse_latency(text: str) -> tuple[float, float]:
     if lo > hi:
         raise ValueError(f"not a latency range: {text!r} (LO must be <= HI)")
     return lo, hi
+
+
+def argument_type(parse: Callable[[str], _T], what: str) -> Callable[[str], _T]:
+    """An argparse ``type=`` from a parser that raises ``ValueError``, with a clear message."""
+
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: {exc}") from None
+
+    return convert

@@ -21,6 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def quota_schedule_end(creates: int, windows: tuple[tuple[int, float], ...]) -> float:
+    """When the last of ``creates`` creates can go at the earliest under exact sliding windows,
+    all queued at t = 0: the quota's lower bound, from ade_async's own sans-I/O gate (no margin)."""
+    import ade_async
+    from ade_async._admission import AdmissionCore
+
+    core = AdmissionCore(ade_async.RateLimit(windows=windows, safety_margin=0.0), now=0.0)
+    for waiter in range(creates):
+        core.join(waiter)
+    now, last = 0.0, 0.0
+    while core.waiting:
+        grants, wake = core.poll(now)
+        if grants:
+            last = grants[-1].admitted_at
+        if wake is None:
+            break
+        now = wake
+    return last
+
+
 SIM_KEY = "bench-key"
 
 
@@ -100,6 +122,7 @@ __all__ = [
     "SIM_KEY",
     "Measurement",
     "free_port",
+    "quota_schedule_end",
     "median_by_wall",
     "simulator_process",
     "write_results",

@@ -30,11 +30,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from _harness import SIM_KEY, simulator_process, write_results
+from _harness import SIM_KEY, quota_schedule_end, simulator_process, write_results
 from aiolimiter import AsyncLimiter
 
 import ade_async
-from ade_async._admission import AdmissionCore
 
 QUOTA: tuple[tuple[int, float], ...] = ((50, 1.0), (600, 20.0))
 SCHEMA = json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}})
@@ -43,18 +42,7 @@ CONCURRENCY = 50  # the peers' concurrency; ade_async needs none (its gate queue
 
 def lower_bound(creates: int, quota: tuple[tuple[int, float], ...]) -> float:
     """When the last of ``creates`` creates can go at the earliest, all queued at t = 0."""
-    core = AdmissionCore(ade_async.RateLimit(windows=quota, safety_margin=0.0), now=0.0)
-    for waiter in range(creates):
-        core.join(waiter)
-    now, last = 0.0, 0.0
-    while core.waiting:
-        grants, wake = core.poll(now)
-        if grants:
-            last = grants[-1].admitted_at
-        if wake is None:
-            break
-        now = wake
-    return last
+    return quota_schedule_end(creates, quota)
 
 
 async def with_ade_async(base_url: str, creates: int, rate_limit: ade_async.RateLimit | None) -> None:

@@ -20,10 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import SIM_KEY, simulator_process, write_results
+from _harness import SIM_KEY, quota_schedule_end, simulator_process, write_results
 
-import ade_async
-from ade_async._admission import AdmissionCore
 from ade_async._cli._journal import Journal, State
 
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}}}
@@ -31,18 +29,7 @@ MIN_LATENCY, MAX_LATENCY = 0.5, 2.0
 
 
 def lower_bound(files: int, rate: int) -> float:
-    core = AdmissionCore(ade_async.RateLimit(windows=((rate, 1.0),), safety_margin=0.0), now=0.0)
-    for waiter in range(files):
-        core.join(waiter)
-    now, last = 0.0, 0.0
-    while core.waiting:
-        grants, wake = core.poll(now)
-        if grants:
-            last = grants[-1].admitted_at
-        if wake is None:
-            break
-        now = wake
-    return last + MIN_LATENCY
+    return quota_schedule_end(files, ((rate, 1.0),)) + MIN_LATENCY
 
 
 def peak_rss_kb(pid: int) -> int | None:

@@ -14,30 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 
 from .._config import BASE_URL_ENV
-from .._parsing import parse_rate
+from .._parsing import argument_type, parse_rate
 from ._extract import ExitCode, ExtractOptions, run_extract
 from ._jobs import get_job, list_jobs, wait_jobs
 
 __all__ = ["main"]
-
-_T = TypeVar("_T")
-
-
-def _typed(parse: Callable[[str], _T], what: str) -> Callable[[str], _T]:
-    def convert(text: str) -> _T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: {exc}") from None
-
-    return convert
 
 
 def _positive_float(text: str) -> float:
@@ -99,14 +86,16 @@ def _parser() -> argparse.ArgumentParser:
         "--rate",
         action="append",
         default=[],
-        type=_typed(parse_rate, "rate"),
+        type=argument_type(parse_rate, "rate"),
         metavar="COUNT/PERIOD",
         help="a quota window, e.g. 50/1s, 100/1m, 2000/1h; repeatable; none: learn the quota from 429s",
     )
-    limits.add_argument("--max-in-flight", type=_typed(_positive_int, "count"), default=None, metavar="N")
+    limits.add_argument(
+        "--max-in-flight", type=argument_type(_positive_int, "count"), default=None, metavar="N"
+    )
     limits.add_argument(
         "--job-timeout",
-        type=_typed(_positive_float, "timeout"),
+        type=argument_type(_positive_float, "timeout"),
         default=None,
         metavar="SECONDS",
         help="stop waiting for a job after this long (it goes on server-side; a re-run collects it)",
@@ -120,17 +109,20 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     extract.add_argument("--quiet", action="store_true", help="no progress display")
     extract.add_argument(
-        "--max-size", type=_typed(_positive_int, "size"), default=50 * 1024 * 1024, metavar="BYTES"
+        "--max-size", type=argument_type(_positive_int, "size"), default=50 * 1024 * 1024, metavar="BYTES"
     )
     extract.add_argument(
-        "--progress-interval", type=_typed(_positive_float, "interval"), default=10.0, help=argparse.SUPPRESS
+        "--progress-interval",
+        type=argument_type(_positive_float, "interval"),
+        default=10.0,
+        help=argparse.SUPPRESS,
     )
 
     jobs = commands.add_parser("jobs", help="list, show or wait for jobs of this API key")
     job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     listing = job_commands.add_parser("list", help="list jobs, newest first")
     listing.add_argument("--status", choices=("pending", "processing", "completed", "failed", "cancelled"))
-    listing.add_argument("--limit", type=_typed(_positive_int, "limit"), default=100)
+    listing.add_argument("--limit", type=argument_type(_positive_int, "limit"), default=100)
     _add_connection(listing)
     getting = job_commands.add_parser("get", help="show one job as JSON")
     getting.add_argument("job_id")
@@ -139,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     waiting.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     waiting.add_argument("--out", required=True, type=Path)
     waiting.add_argument(
-        "--timeout", type=_typed(_positive_float, "timeout"), default=None, metavar="SECONDS"
+        "--timeout", type=argument_type(_positive_float, "timeout"), default=None, metavar="SECONDS"
     )
     _add_connection(waiting)
 

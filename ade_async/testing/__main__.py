@@ -12,10 +12,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
-from .._parsing import parse_latency, parse_rate
+from .._parsing import argument_type, parse_latency, parse_rate
 from ._config import RetryAfterForm, SimulatorConfig
 from ._simulator import Simulator
 
@@ -27,17 +26,6 @@ _RETRY_AFTER_CHOICES: dict[str, RetryAfterForm] = {
     "ms": "ms",
     "date": "date",
 }
-_T = TypeVar("_T")
-
-
-def _argument_type(parse: Callable[[str], _T], what: str) -> Callable[[str], _T]:
-    def convert(text: str) -> _T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"invalid {what}: {exc}") from None
-
-    return convert
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--latency",
-        type=_argument_type(parse_latency, "latency"),
+        type=argument_type(parse_latency, "latency"),
         default=(0.05, 0.2),
         metavar="LO-HI",
         help="seconds from create to terminal status, drawn per job (default: 0.05-0.2)",
@@ -70,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--quota",
-        type=_argument_type(parse_rate, "quota"),
+        type=argument_type(parse_rate, "quota"),
         action="append",
         default=[],
         metavar="COUNT/PERIOD",

@@ -110,6 +110,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias, cast
 from urllib.parse import unquote
 
+from .._schema import UNSUPPORTED_KEYWORDS
+
 __all__ = [
     "REFERENCE_NAMESPACE",
     "UNSUPPORTED_SCHEMA_KEYWORDS",
@@ -126,23 +128,9 @@ __all__ = [
     "reference_id",
 ]
 
-#: Keywords the API rejects under ``strict=true`` and prunes otherwise (ade-api-notes §7).
-UNSUPPORTED_SCHEMA_KEYWORDS: Final = frozenset(
-    {
-        "allOf",
-        "oneOf",
-        "const",
-        "maxItems",
-        "minItems",
-        "maxLength",
-        "minLength",
-        "maximum",
-        "minimum",
-        "pattern",
-        "propertyOrdering",
-        "uniqueItems",
-    }
-)
+#: Keywords the API rejects under ``strict=true`` and prunes otherwise (ade-api-notes §7): the
+#: client checks the same documented list before sending, so both read it from one place.
+UNSUPPORTED_SCHEMA_KEYWORDS: Final = UNSUPPORTED_KEYWORDS
 #: Namespace of the uuid5 reference ids in ``extraction_metadata``.
 REFERENCE_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "ade_async.testing")
 
