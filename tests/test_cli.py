@@ -502,3 +502,25 @@ async def test_simulate_runs_the_examples_without_a_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["completed"] == summary["inputs"] >= 20
+
+
+async def test_job_timeout_exits_3_and_a_rerun_collects(tmp_path: Path, schema_file: Path) -> None:
+    async with Simulator(SimulatorConfig(latency=(1.5, 1.5))) as sim:
+        make_tree(tmp_path / "docs", 3)
+        out = tmp_path / "out"
+        command: list[str | Path] = [
+            "extract",
+            tmp_path / "docs",
+            "--schema",
+            schema_file,
+            "--out",
+            out,
+            "--json",
+        ]
+        first = await cli(*command, "--job-timeout", "0.3", sim=sim, check_exit=3)
+        assert json.loads(first.stdout)["pending"] == 3
+        assert "continue server-side" in first.stderr
+        await anyio.sleep(1.5)
+        second = await cli(*command, sim=sim, check_exit=0)
+        assert json.loads(second.stdout)["completed"] == 3
+        assert sim.stats().jobs_total == 3  # collected by job id
