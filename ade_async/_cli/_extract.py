@@ -18,9 +18,9 @@ import enum
 import errno
 import fcntl
 import hashlib
-import logging
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +37,7 @@ from .._errors import (
     ADEError,
     AuthenticationError,
     ConfigurationError,
+    InputError,
     JobTimeoutError,
     PaymentRequiredError,
     SchemaError,
@@ -52,7 +53,9 @@ from ._progress import ProgressReporter, Tally, choose_mode
 
 __all__ = ["ExitCode", "ExtractOptions", "run_extract"]
 
-logger = logging.getLogger("ade_async")
+
+#: Inputs in progress at once when --max-in-flight is not given.
+_DEFAULT_WINDOW = 1000
 
 
 class ExitCode(enum.IntEnum):
@@ -179,10 +182,11 @@ class _Run:
                 Simulator(config) as sim,
                 Client(api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit) as client,
             ):
-                print(
-                    f"ade-async: simulating the API at {sim.base_url} (demo quota 20 creates/s)",
-                    file=self.stderr,
-                )
+                if not options.quiet:
+                    print(
+                        f"ade-async: simulating the API at {sim.base_url} (demo quota 20 creates/s)",
+                        file=self.stderr,
+                    )
                 yield client
             return
         async with Client(
@@ -215,7 +219,8 @@ class _Run:
                 watchers.cancel_scope.cancel()
 
     async def _feed(self, client: Client) -> None:
-        window = anyio.Semaphore(self._window(client))
+        # At most this many inputs between read and written: bounds memory on a huge folder.
+        window = anyio.Semaphore(self.options.max_in_flight or _DEFAULT_WINDOW)
         async with anyio.create_task_group() as tasks:
             for item in self._discover():
                 if self._stopped():
@@ -233,9 +238,6 @@ class _Run:
 
     def _stopped(self) -> bool:
         return self.stopping
-
-    def _window(self, client: Client) -> int:
-        return self.options.max_in_flight or 1000
 
     # --- one input ---------------------------------------------------------------------------------
 
@@ -370,7 +372,7 @@ class _Run:
             raise _InputProblem(item.problem)
         try:
             info = await anyio.Path(item.source).stat()
-            if not _is_regular(info.st_mode):
+            if not stat.S_ISREG(info.st_mode):
                 raise _InputProblem("not a regular file")
             if info.st_size > self.options.max_size:
                 raise _InputProblem(f"too large: {info.st_size} bytes, the limit is {self.options.max_size}")
@@ -479,17 +481,11 @@ class _Run:
 
 
 class _InputProblem(Exception):
+    """An input that cannot be extracted; ``error`` is what its ``.error.json`` reports."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        from .._errors import InputError
-
         self.error = InputError(message)
-
-
-def _is_regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def _load_schema(path: Path, *, strict: bool) -> str:
