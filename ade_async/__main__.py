@@ -1,5 +1,5 @@
 """``python -m ade_async``: the ``ade-async`` command line."""
 
-from ._cli import entry_point
+from .cli import entry_point
 
 entry_point()

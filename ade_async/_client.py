@@ -74,10 +74,10 @@ class Client(anyio.AsyncContextManagerMixin):
 
         async with ade_async.Client() as client:           # key from VISION_AGENT_API_KEY
             result = await client.extract(Path("invoice.md"), schema=Invoice)
-            print(result.to(Invoice))
+            invoice = result.to(Invoice)
 
             async for outcome in client.extract_many(Path("docs").glob("*.md"), schema=Invoice):
-                print(outcome.input, outcome.ok)
+                report(outcome.input, outcome.ok)
 
     Args:
         api_key: the API key; defaults to the ``VISION_AGENT_API_KEY`` environment variable.
@@ -361,7 +361,7 @@ class Client(anyio.AsyncContextManagerMixin):
                     if outcome.ok:
                         save(outcome.input, outcome.result)
                     else:
-                        print(outcome.input, outcome.stage, outcome.error)
+                        report(outcome.input, outcome.stage, outcome.error)
 
         Inputs are read lazily, at most ``window`` at a time (default: the rate limit's
         ``max_in_flight``, else 1000), so a huge folder never sits in memory. A ``str`` input is

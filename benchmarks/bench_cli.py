@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _harness import SIM_KEY, quota_schedule_end, simulator_process, write_results
 
-from ade_async._cli._journal import Journal, State
+from ade_async.cli._journal import Journal, State
 
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}}}
 MIN_LATENCY, MAX_LATENCY = 0.5, 2.0

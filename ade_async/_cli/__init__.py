@@ -1,5 +1,0 @@
-"""The ``ade-async`` command line (``python -m ade_async`` runs it too)."""
-
-from ._main import entry_point, main
-
-__all__ = ["entry_point", "main"]
