@@ -537,8 +537,9 @@ class Client(anyio.AsyncContextManagerMixin):
         on_sending: Callable[[], None] | None = None,
     ) -> JobHandle:
         running = self._require_running()
+        timeout = self._deadline(deadline)  # checked first: a bad value must not leave a paid job
         job_id = await self._create(request, on_sending)
-        watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline))
+        watch = running.scheduler.watch(job_id, timeout=timeout)
         self._counters.jobs_submitted += 1
         self._events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
         return JobHandle(watch)

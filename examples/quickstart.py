@@ -32,6 +32,14 @@ async def main() -> int:
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
         print(f"simulator at {sim.base_url}; extracting {len(documents)} documents", file=sys.stderr)
+
+        def progress(event: ade_async.JobEvent) -> None:  # the poller calls this as jobs move
+            if event.kind != "submitted":
+                stats = client.stats()
+                done = stats.jobs_completed + stats.jobs_failed
+                print(f"  [{done}/{len(documents)}] {event.kind}: {event.job_id}", file=sys.stderr)
+
+        client.subscribe(progress)
         async for outcome in client.extract_many(documents, schema=SCHEMA):
             name = documents[outcome.index].relative_to(HERE / "documents").as_posix()
             if isinstance(outcome, ade_async.Failed):

@@ -43,3 +43,35 @@ def test_typed_results_example() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Fabrikam Print & Copy billed 1180.45 on 2026-04-02; paid: True"
+
+
+def test_fastapi_app_self_test() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fastapi_app.py"), "--self-test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("POST /extract/invoice -> job ")
+    extraction = json.loads("\n".join(lines[1 : lines.index("}") + 1]))
+    assert extraction["invoice_number"] == "INV-2026-0001"
+    assert extraction["total_amount"] == 2520.0
+    assert extraction["currency"] == "EUR"
+    assert lines[-1].startswith("GET /jobs/")
+    assert lines[-1].endswith("-> completed: document_type contract")
+
+
+def test_one_job_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "one_job.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    extraction = json.loads(done.stdout)
+    assert extraction["document_type"] == "medical_report"

@@ -420,3 +420,11 @@ async def test_a_job_whose_answers_stay_garbled_fails_instead_of_hanging(sim: Si
 async def test_results_keep_the_exact_json_the_api_sent(client: ade_async.Client) -> None:
     result = await client.extract(doc(31), schema=SCHEMA)
     assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.response))
+
+
+async def test_a_bad_deadline_is_refused_before_any_job_is_created(
+    sim: Simulator, client: ade_async.Client
+) -> None:
+    with pytest.raises(ValueError, match="deadline"):
+        await client.submit(doc(40), schema=SCHEMA, deadline=0)
+    assert sim.stats().count("create") == 0
