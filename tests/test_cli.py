@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
-from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing import Faults, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -524,3 +524,37 @@ async def test_job_timeout_exits_3_and_a_rerun_collects(tmp_path: Path, schema_f
         second = await cli(*command, sim=sim, check_exit=0)
         assert json.loads(second.stdout)["completed"] == 3
         assert sim.stats().jobs_total == 3  # collected by job id
+
+
+async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Path) -> None:
+    config = SimulatorConfig(latency=(0.5, 0.5), faults=Faults(slow_seconds=4.0))
+    async with Simulator(config) as sim:
+        sim.inject("create", "slow", count=3)  # creates on the wire for 4 s: the first ^C waits for them
+        make_tree(tmp_path / "docs", 3)
+        out = tmp_path / "out"
+        command = [
+            sys.executable,
+            "-m",
+            "ade_async",
+            "extract",
+            str(tmp_path / "docs"),
+            "--schema",
+            str(schema_file),
+        ]
+        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        async with await anyio.open_process(command, env=environment()) as process:
+            with anyio.fail_after(10):
+                while not (out / ".ade-async" / "journal.sqlite").exists() or "submitting" not in {
+                    row["state"] for row in journal_rows(out).values()
+                }:
+                    await anyio.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            await anyio.sleep(0.3)
+            assert process.returncode is None  # still waiting for the creates on the wire
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(2.5):  # at once, not after the 4 s creates
+                code = await process.wait()
+        assert code == 130
+        # The journal is consistent: those inputs are known to have been sent (a re-run reports
+        # them as possible duplicates if it cannot tell).
+        assert "submitting" in {row["state"] for row in journal_rows(out).values()}
