@@ -313,23 +313,16 @@ class Client(anyio.AsyncContextManagerMixin):
             InputError: the Markdown file cannot be read; nothing was sent.
             CreateOutcomeUnknownError, APIStatusError, TransportError: as :meth:`create_job`.
         """
-        schema_json = prepare_schema(schema, strict=strict)
-        content: bytes | None = None
-        upload_name: str | None = None
-        if markdown is not None:
-            content, upload_name = await read_markdown(markdown, filename=filename)
-        return await self._submit_prepared(
-            AsyncExtractRequest(
-                schema=schema_json,
-                markdown=content,
-                markdown_filename=upload_name or "document.md",
-                markdown_url=markdown_url,
-                model=model,
-                strict=strict,
-                output_save_url=output_save_url,
-            ),
-            deadline,
+        request = await self._build_request(
+            markdown,
+            schema=schema,
+            model=model,
+            strict=strict,
+            markdown_url=markdown_url,
+            output_save_url=output_save_url,
+            filename=filename,
         )
+        return await self._submit_prepared(request, deadline)
 
     def wait(self, job_id: str, *, deadline: float | _Default | None = DEFAULT) -> JobHandle:
         """A handle on any existing job, watched by the shared poller from now on.
@@ -529,6 +522,34 @@ class Client(anyio.AsyncContextManagerMixin):
         return response
 
     # --- internals -----------------------------------------------------------------------------------
+
+    async def _build_request(
+        self,
+        markdown: MarkdownInput | None,
+        *,
+        schema: SchemaInput,
+        model: str | None,
+        strict: bool,
+        markdown_url: str | None,
+        output_save_url: str | None,
+        filename: str | None,
+    ) -> AsyncExtractRequest:
+        """The checked create request of ``submit`` (and of the FastAPI helper): the schema as the
+        API would take it, the Markdown read. Raises SchemaError or InputError; nothing is sent."""
+        schema_json = prepare_schema(schema, strict=strict)
+        content: bytes | None = None
+        upload_name: str | None = None
+        if markdown is not None:
+            content, upload_name = await read_markdown(markdown, filename=filename)
+        return AsyncExtractRequest(
+            schema=schema_json,
+            markdown=content,
+            markdown_filename=upload_name or "document.md",
+            markdown_url=markdown_url,
+            model=model,
+            strict=strict,
+            output_save_url=output_save_url,
+        )
 
     async def _submit_prepared(
         self,

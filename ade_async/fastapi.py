@@ -99,10 +99,9 @@ from ._errors import (
     UnprocessableEntityError,
     describe_error_body,
 )
-from ._inputs import MarkdownInput, read_markdown
+from ._inputs import MarkdownInput
 from ._results import JobHandle
-from ._schema import SchemaInput, prepare_schema
-from ._wire import AsyncExtractRequest
+from ._schema import SchemaInput
 
 __all__ = [
     "QuotaExhaustedError",
@@ -385,23 +384,16 @@ async def submit_or_503(
     """
     if not max_wait >= 0:
         raise ValueError(f"max_wait must be 0 or more seconds, got {max_wait!r}")
-    if isinstance(deadline, int | float) and not deadline > 0:
-        # Checked before anything is sent: a bad deadline found after the create would leave a
-        # job no one watches.
-        raise ValueError(f"deadline must be positive or None, got {deadline!r}")
-    schema_json = prepare_schema(schema, strict=strict)
-    content: bytes | None = None
-    upload_name: str | None = None
-    if markdown is not None:
-        content, upload_name = await read_markdown(markdown, filename=filename)
-    request = AsyncExtractRequest(
-        schema=schema_json,
-        markdown=content,
-        markdown_filename=upload_name or "document.md",
-        markdown_url=markdown_url,
+    # The same checks and request as submit(): schema, Markdown and deadline, before anything is sent.
+    client._deadline(deadline)
+    request = await client._build_request(
+        markdown,
+        schema=schema,
         model=model,
         strict=strict,
+        markdown_url=markdown_url,
         output_save_url=output_save_url,
+        filename=filename,
     )
     paused_for = client.stats().admission.paused_for
     if paused_for > max_wait:  # a 429 pause longer than we may wait: no use queueing

@@ -63,6 +63,12 @@ def environment() -> dict[str, str]:
     return env
 
 
+def extract_command(sim: Simulator, docs: Path, schema: Path, out: Path, *extra: str) -> list[str]:
+    """``python -m ade_async extract DOCS`` against ``sim``, for tests that drive the process."""
+    command = [sys.executable, "-m", "ade_async", "extract", str(docs), "--schema", str(schema)]
+    return [*command, "--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, *extra]
+
+
 async def cli(
     *args: str | Path, sim: Simulator | None = None, check_exit: int | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -316,16 +322,7 @@ async def test_interrupt_records_jobs_and_a_rerun_collects_them(tmp_path: Path, 
     async with Simulator(SimulatorConfig(latency=(2.0, 2.5))) as sim:
         make_tree(tmp_path / "docs", 6)
         out = tmp_path / "out"
-        command = [
-            sys.executable,
-            "-m",
-            "ade_async",
-            "extract",
-            str(tmp_path / "docs"),
-            "--schema",
-            str(schema_file),
-        ]
-        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
             with anyio.fail_after(10):
                 while sim.stats().jobs_total < 6:
@@ -361,16 +358,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_never_resubmits_an_ac
     async with Simulator(SimulatorConfig(latency=(0.2, 1.2))) as sim:
         files = make_tree(tmp_path / "docs", 30)
         out = tmp_path / "out"
-        command = [
-            sys.executable,
-            "-m",
-            "ade_async",
-            "extract",
-            str(tmp_path / "docs"),
-            "--schema",
-            str(schema_file),
-        ]
-        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         for _ in range(4):  # four trials, each killed at a random moment
             async with await anyio.open_process(command, env=environment()) as process:
                 await anyio.sleep(rng.uniform(0.3, 1.5))
@@ -425,16 +413,7 @@ async def test_plain_progress_lines_when_not_a_terminal(
 async def test_live_progress_on_a_terminal(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
     pytest.importorskip("rich")
     make_tree(tmp_path / "docs", 4)
-    command = [
-        sys.executable,
-        "-m",
-        "ade_async",
-        "extract",
-        str(tmp_path / "docs"),
-        "--schema",
-        str(schema_file),
-    ]
-    command += ["--out", str(tmp_path / "out"), "--api-key", sim.api_key, "--base-url", sim.base_url]
+    command = extract_command(sim, tmp_path / "docs", schema_file, tmp_path / "out")
 
     def run_on_a_pty() -> tuple[int, str]:
         import pty
@@ -532,16 +511,7 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         sim.inject("create", "slow", count=3)  # creates on the wire for 4 s: the first ^C waits for them
         make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
-        command = [
-            sys.executable,
-            "-m",
-            "ade_async",
-            "extract",
-            str(tmp_path / "docs"),
-            "--schema",
-            str(schema_file),
-        ]
-        command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet"]
+        command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
             with anyio.fail_after(10):
                 while not (out / ".ade-async" / "journal.sqlite").exists() or "submitting" not in {

@@ -10,15 +10,17 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_quickstart_extracts_every_invoice() -> None:
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/NAME`` as a user would and check it succeeded."""
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_quickstart_extracts_every_invoice() -> None:
+    done = run_example("quickstart.py")
     root = EXAMPLES / "documents"
     documents = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.md"))
     assert len(documents) >= 20
@@ -34,26 +36,12 @@ def test_quickstart_extracts_every_invoice() -> None:
 
 
 def test_typed_results_example() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "typed_results.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_example("typed_results.py")
     assert done.stdout.strip() == "Fabrikam Print & Copy billed 1180.45 on 2026-04-02; paid: True"
 
 
 def test_fastapi_app_self_test() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "fastapi_app.py"), "--self-test"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_example("fastapi_app.py", "--self-test")
     lines = done.stdout.splitlines()
     assert lines[0].startswith("POST /extract/invoice -> job ")
     extraction = json.loads("\n".join(lines[1 : lines.index("}") + 1]))
@@ -65,13 +53,6 @@ def test_fastapi_app_self_test() -> None:
 
 
 def test_one_job_example() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "one_job.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_example("one_job.py")
     extraction = json.loads(done.stdout)
     assert extraction["document_type"] == "medical_report"
