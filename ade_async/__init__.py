@@ -46,7 +46,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._events import EventKind, JobEvent
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, RedisBackend
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
 from ._retry import RetryPolicy
 from ._schedule import PollPolicy
@@ -106,6 +106,7 @@ __all__ = [
     "PollPolicy",
     "RateLimit",
     "RateLimitError",
+    "RedisBackend",
     "ReadTimeoutError",
     "ResultDownloadError",
     "ResultTypeError",

@@ -12,17 +12,28 @@ Two parts, as everywhere in ade_async:
 
 Exactness. A window ``(count, period)`` is a log of admission times; a waiter is admitted only
 while fewer than ``count`` admissions fall in the last ``period + safety_margin`` seconds. Hence
-no rolling ``period`` ever holds more than ``count`` admissions, from the gate's point of view, and
-the margin absorbs the jitter between our send and the server's arrival.
+no rolling ``period`` ever holds more than ``count`` admissions, from the gate's point of view.
+The server counts arrivals, not admissions, and a create can arrive well after its admission (a
+busy event loop, a burst of uploads, a slow server). So a create on the wire (:meth:`sent`)
+counts in every window as if it arrived *now*, until its answer: accepted, it is logged at the
+moment the answer came (no earlier than the arrival); refused with 429, it never counted; lost,
+it is logged when the loss was seen. Then no window the server keeps can see more than ``count``
+creates from this gate, however late they leave or arrive; the margin only covers creates whose
+answer the gate is never told about.
 
 Cancellation. A waiter that leaves before it is admitted consumes nothing and, if it was at the
 head, the next waiter is considered at once. A waiter admitted in the same instant it was cancelled
 hands its admission back (:meth:`AdmissionCore.refund`), so nothing is lost either way.
+
+:class:`Admission` is what the rest of the client relies on. :class:`AdmissionGate` is the
+in-memory one; ``_shared_admission.SharedAdmissionGate`` keeps the same promises with its state in
+Redis, for a quota shared between processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import logging
@@ -31,11 +42,12 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ._clock import Clock, TimerHandle
 from ._ratelimit import RateLimit
 
-__all__ = ["AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
+__all__ = ["Admission", "AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
 
 logger = logging.getLogger("ade_async")
 
@@ -49,11 +61,14 @@ class Grant:
 
     Attributes:
         waiter: the id the waiter joined with.
-        admitted_at: when it was admitted (the gate's clock).
+        admitted_at: when it was admitted (the gate's clock; the Redis server's, in seconds, for a
+            shared gate).
+        member: the admission's entry in a shared gate's log (``None`` in memory).
     """
 
     waiter: int
     admitted_at: float
+    member: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +93,13 @@ class AdmissionStats:
         paused_for: seconds left of the current 429 pause (0 when not paused).
         windows: usage of each configured window.
         adaptive_rate: the adaptive limit in creates per second (``None`` when not adaptive).
+        backend: ``"memory"``, or ``"redis"`` for a gate shared through Redis. For a shared gate,
+            ``windows``, ``paused_for`` and ``adaptive_rate`` are the shared state (every process's
+            admissions), as of the last answer from Redis; the counts above are this process's.
+        shared_in_flight: shared gate: leases held by every process (``None`` in memory).
+        backend_available: shared gate: whether the last call to Redis succeeded.
+        backend_errors: shared gate: failed calls to Redis so far.
+        backend_error: shared gate: the last failure, while Redis is unreachable.
     """
 
     admitted: int
@@ -88,6 +110,53 @@ class AdmissionStats:
     paused_for: float
     windows: tuple[WindowUsage, ...]
     adaptive_rate: float | None
+    backend: str = "memory"
+    shared_in_flight: int | None = None
+    backend_available: bool = True
+    backend_errors: int = 0
+    backend_error: str | None = None
+
+
+class Admission(Protocol):
+    """The admission gate as the client uses it, whatever holds its state."""
+
+    @property
+    def options(self) -> RateLimit: ...
+
+    async def acquire(self, *, front: bool = False) -> Grant:
+        """Wait for the right to send one create, first in, first out (within this process)."""
+        ...
+
+    def release(self) -> None:
+        """A granted create's job has finished (or the create failed for good)."""
+        ...
+
+    def refund(self, grant: Grant) -> None:
+        """The server did not count this create (429, or it was provably never sent)."""
+        ...
+
+    def sent(self, grant: Grant) -> None:
+        """``grant``'s create is going on the wire: it counts as now until its answer."""
+        ...
+
+    def on_accepted(self, grant: Grant) -> None:
+        """Report a 202 for ``grant``'s create: it counts from this moment."""
+        ...
+
+    def on_unanswered(self, grant: Grant) -> None:
+        """``grant``'s create was sent and its answer lost (or abandoned): it counts from now,
+        and its in-flight slot is free (no job id to follow)."""
+        ...
+
+    def on_rate_limited(self, grant: Grant, retry_after: float | None) -> float:
+        """Report a 429 for ``grant``'s create: refunds it and pauses every waiter."""
+        ...
+
+    def stats(self) -> AdmissionStats: ...
+
+    def close(self, error: BaseException) -> None:
+        """Fail every waiter with ``error`` (and every later ``acquire``)."""
+        ...
 
 
 class _Window:
@@ -107,11 +176,17 @@ class _Window:
         while log and log[0] <= horizon:
             log.popleft()
 
-    def wait(self, now: float) -> float:
-        """Seconds until one more admission fits (0 when it fits now). Call after ``prune``."""
-        excess = len(self.log) - self.count
+    def wait(self, now: float, on_wire: int = 0) -> float:
+        """Seconds until one more admission fits (0 when it fits now). Call after ``prune``.
+
+        ``on_wire`` creates count as now: they never age out, so while they alone fill the
+        window the answer is ``inf`` (only an answer makes room).
+        """
+        excess = len(self.log) + on_wire - self.count
         if excess < 0:
             return 0.0
+        if excess >= len(self.log):
+            return math.inf
         # The admission that must age out is the (excess)-th oldest in the window. It is out once
         # `t <= now - span` (the test `prune` applies); float rounding can make the difference
         # below round to zero a hair early, so never answer 0 while it is still in.
@@ -120,8 +195,12 @@ class _Window:
             return 0.0
         return max(oldest + self.span - now, _TICK)
 
-    def used(self, now: float) -> int:
-        return sum(1 for t in self.log if t > now - self.period)
+    def used(self, now: float, on_wire: int = 0) -> int:
+        return sum(1 for t in self.log if t > now - self.period) + on_wire
+
+    def log_at(self, now: float) -> None:
+        """Add one entry at ``now`` (never earlier than any entry: times only move forward)."""
+        self.log.insert(bisect.bisect_right(self.log, now), now)
 
     def remove(self, admitted_at: float) -> None:
         with contextlib.suppress(ValueError):  # already aged out: nothing to hand back
@@ -193,6 +272,8 @@ class AdmissionCore:
         self._admitted = 0
         self._refunded = 0
         self._rate_limited = 0
+        # Waiter ids of creates on the wire: out of the logs, counted as now in every window.
+        self._on_wire: set[int] = set()
 
     # --- queue ---------------------------------------------------------------------------------
 
@@ -251,9 +332,10 @@ class AdmissionCore:
         if cap is not None and self._in_flight >= cap:
             return math.inf
         wait = self._paused_until - now
+        on_wire = len(self._on_wire)
         for window in self._windows:
             window.prune(now)
-            wait = max(wait, window.wait(now))
+            wait = max(wait, window.wait(now, on_wire))
         adaptive = self._adaptive
         if adaptive is not None:
             spacing_wait = self._last_admitted + adaptive.spacing - now
@@ -283,14 +365,45 @@ class AdmissionCore:
 
         The admission leaves every window log and the in-flight count.
         """
-        for window in self._windows:
-            window.remove(grant.admitted_at)
+        if grant.waiter in self._on_wire:
+            self._on_wire.discard(grant.waiter)
+        else:
+            for window in self._windows:
+                window.remove(grant.admitted_at)
         self.release()
         self._admitted -= 1
         self._refunded += 1
 
-    def on_accepted(self, now: float) -> None:
-        """A create was accepted (202): 429s are no longer consecutive; adaptive may speed up."""
+    def sent(self, grant: Grant) -> None:
+        """``grant``'s create is going on the wire: until its answer it counts as now.
+
+        It leaves the logs (where it counted from its admission) for the on-wire set.
+        """
+        if grant.waiter in self._on_wire:
+            return
+        for window in self._windows:
+            window.remove(grant.admitted_at)
+        self._on_wire.add(grant.waiter)
+
+    def settle(self, grant: Grant, now: float) -> None:
+        """``grant``'s create has its answer (or is given up on): it counts from ``now``.
+
+        The server counted it when it arrived, between the send and the answer; counting it
+        from the answer is the late side, so no window can fill early. The price is one round
+        trip per create, against the length of the window.
+        """
+        if grant.waiter in self._on_wire:
+            self._on_wire.discard(grant.waiter)
+            for window in self._windows:
+                window.log_at(now)
+
+    def on_accepted(self, now: float, grant: Grant | None = None) -> None:
+        """A create was accepted (202): 429s are no longer consecutive; adaptive may speed up.
+
+        With ``grant`` (sent through :meth:`sent`), it now counts from ``now`` (:meth:`settle`).
+        """
+        if grant is not None:
+            self.settle(grant, now)
         self._consecutive_429 = 0
         if self._adaptive is not None:
             self._adaptive.on_accepted(now)
@@ -337,7 +450,9 @@ class AdmissionCore:
             rate_limited=self._rate_limited,
             refunded=self._refunded,
             paused_for=max(0.0, self._paused_until - now),
-            windows=tuple(WindowUsage(w.count, w.period, w.used(now)) for w in self._windows),
+            windows=tuple(
+                WindowUsage(w.count, w.period, w.used(now, len(self._on_wire))) for w in self._windows
+            ),
             adaptive_rate=None if self._adaptive is None else self._adaptive.rate,
         )
 
@@ -414,9 +529,20 @@ class AdmissionGate:
         self._core.refund(grant)
         self._pump()
 
-    def on_accepted(self) -> None:
-        """Report a 202."""
-        self._core.on_accepted(self._clock.now())
+    def sent(self, grant: Grant) -> None:
+        """``grant``'s create is going on the wire: it counts as now until its answer."""
+        self._core.sent(grant)
+
+    def on_accepted(self, grant: Grant) -> None:
+        """Report a 202 for ``grant``'s create: it counts from now."""
+        self._core.on_accepted(self._clock.now(), grant)
+        self._pump()
+
+    def on_unanswered(self, grant: Grant) -> None:
+        """``grant``'s create was sent and its answer lost: it counts from now; its slot is free."""
+        self._core.settle(grant, self._clock.now())
+        self._core.release()
+        self._pump()
 
     def on_rate_limited(self, grant: Grant, retry_after: float | None) -> float:
         """Report a 429 for ``grant``'s create: refunds it and pauses every waiter. Returns the pause."""

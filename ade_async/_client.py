@@ -19,7 +19,7 @@ from typing import Final, Self, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from ._admission import AdmissionGate
+from ._admission import Admission, AdmissionGate
 from ._batch import BatchEnd, BatchItem, run_batch
 from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
@@ -34,6 +34,7 @@ from ._retry import RetryPolicy, read_retry_delay
 from ._schedule import PollPolicy
 from ._scheduler import PollScheduler
 from ._schema import SchemaInput, prepare_schema, schema_to_json
+from ._shared_admission import SharedAdmissionGate
 from ._stats import ClientStats, Counters
 from ._transport import Transport
 from ._wire import (
@@ -90,7 +91,9 @@ class Client(anyio.AsyncContextManagerMixin):
         url_refreshes: how many times to re-get a job for a fresh ``output_url`` when a
             download fails (the URLs expire about an hour after they are issued).
         rate_limit: how fast jobs may be created (:class:`RateLimit`); by default adaptive,
-            learning the unpublished quota from 429s.
+            learning the unpublished quota from 429s. ``RateLimit(backend=RedisBackend(...))``
+            shares the quota with every process and host that names the same quota; the
+            backend's driver then runs in this client's task group.
         retry: how failed calls are retried (:class:`RetryPolicy`). Reads are retried on
             transport errors, 408, 429 and 5xx; a create only when nothing can have been created.
         poll: how the shared poller watches jobs (:class:`PollPolicy`).
@@ -124,9 +127,11 @@ class Client(anyio.AsyncContextManagerMixin):
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         if url_refreshes < 0:
             raise ValueError(f"url_refreshes must be 0 or more, got {url_refreshes}")
+        key = resolve_api_key(api_key)
+        self._key_fingerprint = key.fingerprint()  # names a shared quota; the key stays in the transport
         self._transport = Transport(
             base_url=resolve_base_url(base_url, environment),
-            api_key=resolve_api_key(api_key),
+            api_key=key,
             timeouts=timeouts or Timeouts(),
             max_connections=max_connections,
         )
@@ -211,7 +216,15 @@ class Client(anyio.AsyncContextManagerMixin):
 
     def _start(self, task_group: TaskGroup) -> _Running:
         # Made here, inside the running loop: the gate's and the poller's timers belong to it.
-        gate = AdmissionGate(self._rate_limit, clock=self._clock, rng=self._rng)
+        gate: Admission
+        if self._rate_limit.backend is None:
+            gate = AdmissionGate(self._rate_limit, clock=self._clock, rng=self._rng)
+        else:
+            shared = SharedAdmissionGate(
+                self._rate_limit, key_fingerprint=self._key_fingerprint, rng=self._rng
+            )
+            task_group.start_soon(shared.run, name="ade_async shared admission")
+            gate = shared
         creator = CreateSender(
             transport=self._transport,
             gate=gate,
@@ -624,7 +637,7 @@ class _Running:
     __slots__ = ("creator", "gate", "scheduler", "task_group")
 
     def __init__(
-        self, task_group: TaskGroup, gate: AdmissionGate, creator: CreateSender, scheduler: PollScheduler
+        self, task_group: TaskGroup, gate: Admission, creator: CreateSender, scheduler: PollScheduler
     ) -> None:
         self.task_group = task_group
         self.gate = gate

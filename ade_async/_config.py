@@ -16,6 +16,7 @@ arguments is ambiguous and refused, as the SDK does.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class ApiKey:
     def reveal(self) -> str:
         """The key itself. Only the transport calls this, to send it to the API host."""
         return self._value
+
+    def fingerprint(self) -> str:
+        """16 hex digits of the key's SHA-256: names things after the key without showing it."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return "ApiKey('***')"

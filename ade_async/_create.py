@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
-from ._admission import AdmissionGate
+from ._admission import Admission
 from ._clock import Clock
 from ._errors import ADEError, CreateOutcomeUnknownError, RateLimitError
 from ._retry import CreateVerdict, RetryPolicy, create_verdict
@@ -35,7 +35,7 @@ class CreateSender:
         self,
         *,
         transport: Transport,
-        gate: AdmissionGate,
+        gate: Admission,
         retry: RetryPolicy,
         clock: Clock,
         rng: random.Random,
@@ -68,6 +68,7 @@ class CreateSender:
             grant = await self._gate.acquire(front=front)
             if on_sending is not None:
                 on_sending()
+            self._gate.sent(grant)
             sent_at = time.time()
             self._counters.creates_sent += 1
             try:
@@ -82,9 +83,9 @@ class CreateSender:
                     continue
                 if verdict is CreateVerdict.UNKNOWN:
                     self._counters.creates_unknown += 1
-                    # Keep the admission in the windows (the server may have counted the create),
-                    # but free its in-flight slot: there is no job id to follow.
-                    self._gate.release()
+                    # Keep the create in the windows (the server may have counted it), but free
+                    # its in-flight slot: there is no job id to follow.
+                    self._gate.on_unanswered(grant)
                     raise _unknown_outcome(request, sent_at, error) from error
                 self._gate.refund(grant)
                 if verdict is CreateVerdict.FINAL:
@@ -102,10 +103,10 @@ class CreateSender:
             except BaseException:
                 # Cancelled (or worse) while the create was on the wire: it may have arrived.
                 # Keep it counted in the windows; free the in-flight slot, as no one will follow it.
-                self._gate.release()
+                self._gate.on_unanswered(grant)
                 raise
             self._counters.creates_accepted += 1
-            self._gate.on_accepted()
+            self._gate.on_accepted(grant)
             return created.job_id
 
 

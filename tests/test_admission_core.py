@@ -290,3 +290,69 @@ def test_rate_limit_helpers_and_validation() -> None:
         RateLimit(windows=((1, -1.0),))
     with pytest.raises(ValueError, match="max_in_flight"):
         RateLimit(max_in_flight=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    creates=st.integers(min_value=5, max_value=40),
+    count=st.integers(min_value=1, max_value=6),
+    period=st.sampled_from([0.5, 1.0, 3.0]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_late_arrivals_never_fill_a_server_window(creates: int, count: int, period: float, seed: int) -> None:
+    """Creates may reach the server long after admission (much longer than the safety margin):
+    counted as now while on the wire, then from their answer, they never overfill a window of
+    *arrivals*. Lost answers count from when the loss was seen; 429s never count."""
+    rng = random.Random(seed)
+    core = AdmissionCore(RateLimit(windows=((count, period),), safety_margin=0.0), now=0.0)
+    for waiter in range(creates):
+        core.join(waiter)
+    now = 0.0
+    pending: list[tuple[float, str, Grant]] = []  # (answer time, outcome, grant)
+    arrivals: list[float] = []
+    answered = 0
+    while answered < creates:
+        grants, wake_at = core.poll(now)
+        for grant in grants:
+            core.sent(grant)
+            arrival = now + rng.uniform(0.0, 3 * period)  # up to three windows late
+            answer = arrival + rng.uniform(0.0, period)
+            outcome = rng.choices(["accepted", "lost", "429"], weights=[8, 1, 1])[0]
+            if outcome != "429":
+                arrivals.append(arrival)  # what the server counts
+            pending.append((answer, outcome, grant))
+        pending.sort(key=lambda item: item[0])
+        candidates = [t for t in (wake_at, pending[0][0] if pending else None) if t is not None]
+        assert candidates, "nothing to wait for while creates remain"
+        now = max(now, min(candidates))
+        while pending and pending[0][0] <= now:
+            _, outcome, grant = pending.pop(0)
+            answered += 1
+            if outcome == "accepted":
+                core.on_accepted(now, grant)
+                core.release()
+            elif outcome == "lost":
+                core.settle(grant, now)
+                core.release()
+            else:
+                core.refund(grant)
+                core.join(grant.waiter + 10_000 * answered, front=True)  # sent again, first
+                answered -= 1
+    assert max_in_any_window(arrivals, period) <= count
+
+
+def test_a_create_on_the_wire_counts_until_its_answer() -> None:
+    core = AdmissionCore(RateLimit(windows=((1, 1.0),), safety_margin=0.0), now=0.0)
+    core.join(1)
+    core.join(2)
+    (first,), _ = core.poll(0.0)
+    core.sent(first)
+    grants, wake_at = core.poll(5.0)  # long after the window: still on the wire, still counted
+    assert (grants, wake_at) == ([], None)
+    assert core.stats(5.0).windows[0].used == 1
+    core.on_accepted(5.0, first)  # the answer came at 5.0: counted from there
+    core.release()
+    grants, wake_at = core.poll(5.5)
+    assert (grants, wake_at) == ([], 6.0)
+    (second,), _ = core.poll(6.0)
+    assert second.waiter == 2

@@ -14,10 +14,12 @@ collects them. A second Ctrl-C exits at once; the journal is consistent at every
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import errno
 import fcntl
 import hashlib
+import importlib.util
 import os
 import signal
 import stat
@@ -42,7 +44,7 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
-from .._ratelimit import RateLimit
+from .._ratelimit import RateLimit, RedisBackend
 from .._results import JobHandle
 from .._schema import prepare_schema
 from .._wire import AsyncExtractRequest
@@ -79,6 +81,9 @@ class ExtractOptions:
     environment: str | None = None
     rates: tuple[tuple[int, float], ...] = ()
     max_in_flight: int | None = None
+    safety_margin: float | None = None
+    redis_url: str | None = None
+    quota_name: str | None = None
     job_timeout: float | None = None
     retry_failed: bool = False
     simulate: bool = False
@@ -169,10 +174,26 @@ class _Run:
         self._summarise(code, stats)
         return code
 
+    def _rate_limit(self) -> RateLimit:
+        """The --rate, --max-in-flight, --safety-margin, --redis and --quota-name options."""
+        options = self.options
+        backend = None
+        if options.redis_url is not None:
+            if importlib.util.find_spec("redis") is None:
+                raise ConfigurationError("--redis needs the redis package: pip install 'ade-async[redis]'")
+            try:
+                backend = RedisBackend(url=options.redis_url, quota_name=options.quota_name)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+        limit = RateLimit(windows=options.rates, max_in_flight=options.max_in_flight, backend=backend)
+        if options.safety_margin is not None:
+            limit = dataclasses.replace(limit, safety_margin=options.safety_margin)
+        return limit
+
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[Client]:
         options = self.options
-        limit = RateLimit(windows=options.rates, max_in_flight=options.max_in_flight)
+        limit = self._rate_limit()
         if options.simulate:
             from ..testing import Simulator, SimulatorConfig
 

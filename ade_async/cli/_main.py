@@ -34,6 +34,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -92,6 +99,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--max-in-flight", type=argument_type(_positive_int, "count"), default=None, metavar="N"
+    )
+    limits.add_argument(
+        "--safety-margin",
+        type=argument_type(_non_negative_float, "margin"),
+        default=None,
+        metavar="SECONDS",
+        help="added to every --rate window, for jitter between send and arrival (default: 0.05)",
+    )
+    limits.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help=(
+            "share the quota with every process using the same Redis and quota name "
+            "(e.g. redis://host:6379/0); use it when several processes or hosts share one API key"
+        ),
+    )
+    limits.add_argument(
+        "--quota-name",
+        default=None,
+        metavar="NAME",
+        help="the shared quota's name with --redis (default: derived from a hash of the API key)",
     )
     limits.add_argument(
         "--job-timeout",
@@ -158,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ade-async: --eu and --base-url cannot be used together", file=sys.stderr)
         return ExitCode.USAGE
     if args.command == "extract":
+        if args.quota_name is not None and args.redis is None:
+            print("ade-async: --quota-name needs --redis", file=sys.stderr)
+            return ExitCode.USAGE
         options = ExtractOptions(
             inputs=args.inputs,
             schema=args.schema,
@@ -170,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             environment=environment,
             rates=tuple(args.rate),
             max_in_flight=args.max_in_flight,
+            safety_margin=args.safety_margin,
+            redis_url=args.redis,
+            quota_name=args.quota_name,
             job_timeout=args.job_timeout,
             retry_failed=args.retry_failed,
             simulate=args.simulate,
