@@ -47,6 +47,7 @@ from ._errors import (
 )
 from ._events import EventKind, JobEvent
 from ._ratelimit import RateLimit
+from ._reconcile import ReconcilePolicy, SearchReport
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
 from ._retry import RetryPolicy
 from ._schedule import PollPolicy
@@ -107,10 +108,12 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "ReadTimeoutError",
+    "ReconcilePolicy",
     "ResultDownloadError",
     "ResultTypeError",
     "RetryPolicy",
     "SchemaError",
+    "SearchReport",
     "ServerError",
     "Stage",
     "Succeeded",
