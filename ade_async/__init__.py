@@ -47,6 +47,7 @@ from ._errors import (
 )
 from ._events import EventKind, JobEvent
 from ._ratelimit import RateLimit, RedisBackend
+from ._reconcile import ReconcilePolicy, SearchReport
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
 from ._retry import RetryPolicy
 from ._schedule import PollPolicy
@@ -106,12 +107,14 @@ __all__ = [
     "PollPolicy",
     "RateLimit",
     "RateLimitError",
-    "RedisBackend",
     "ReadTimeoutError",
+    "ReconcilePolicy",
+    "RedisBackend",
     "ResultDownloadError",
     "ResultTypeError",
     "RetryPolicy",
     "SchemaError",
+    "SearchReport",
     "ServerError",
     "Stage",
     "Succeeded",

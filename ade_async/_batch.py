@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import ObjectSendStream
 
-from ._errors import ADEError, InputError, JobTimeoutError
+from ._errors import ADEError, CreateOutcomeUnknownError, InputError, JobTimeoutError
 from ._inputs import MarkdownInput, read_markdown
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
 
@@ -92,15 +92,18 @@ async def _outcome(index: int, item: MarkdownInput, submit: Submit) -> Outcome:
         return Failed(index, item, InputError(str(error)), "read")
     try:
         handle = await submit(content, filename)
+    except CreateOutcomeUnknownError as error:
+        return Failed(index, item, error, "submit", possible_duplicate=error.resubmissions > 0)
     except ADEError as error:
         return Failed(index, item, error, "submit")
+    duplicate = handle.possible_duplicate
     try:
         result: ExtractResult = await handle
     except JobTimeoutError as error:
-        return Failed(index, item, error, "timeout", handle.job_id)
+        return Failed(index, item, error, "timeout", handle.job_id, possible_duplicate=duplicate)
     except ADEError as error:
-        return Failed(index, item, error, "job", handle.job_id)
-    return Succeeded(index, item, handle.job_id, result)
+        return Failed(index, item, error, "job", handle.job_id, possible_duplicate=duplicate)
+    return Succeeded(index, item, handle.job_id, result, handle.reconciled, duplicate)
 
 
 async def _iterate(

@@ -9,14 +9,17 @@ watch, polls, result, future resolved.
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import os
 import random
+import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Final, Self, TypeVar
 
 import anyio
+import msgspec
 from anyio.abc import TaskGroup
 
 from ._admission import Admission, AdmissionGate
@@ -24,11 +27,13 @@ from ._batch import BatchEnd, BatchItem, run_batch
 from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
 from ._create import CreateSender
-from ._errors import ADEError, ClientClosedError
+from ._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError
 from ._events import EventBus, JobEvent, Listener
 from ._fetch import ResultFetcher
 from ._inputs import MarkdownInput, read_markdown
 from ._ratelimit import RateLimit
+from ._reconcile import Found, ReconcilePolicy, new_upload_token, tag_filename
+from ._reconciler import Reconciler
 from ._results import ExtractResult, JobHandle, Outcome
 from ._retry import RetryPolicy, read_retry_delay
 from ._schedule import PollPolicy
@@ -58,6 +63,8 @@ _DEFAULT_URL_REFRESHES: Final = 2
 _DEFAULT_WINDOW: Final = 1000
 #: How long closing may take to tidy up (the session), even when the closing task is cancelled.
 _CLOSE_TIMEOUT: Final = 5.0
+#: The most times one input's create is sent again after searches that found nothing.
+_MAX_RESUBMISSIONS: Final = 2
 
 
 class _Default(enum.Enum):
@@ -97,6 +104,8 @@ class Client(anyio.AsyncContextManagerMixin):
         retry: how failed calls are retried (:class:`RetryPolicy`). Reads are retried on
             transport errors, 408, 429 and 5xx; a create only when nothing can have been created.
         poll: how the shared poller watches jobs (:class:`PollPolicy`).
+        reconcile: how a create whose answer was lost is looked for (:class:`ReconcilePolicy`),
+            and whether it may be sent again when its job cannot be found.
         clock: the time source (tests pass ``ade_async.testing.FakeClock``).
         seed: seeds the jitter of backoffs and polls, for reproducible runs.
 
@@ -120,6 +129,7 @@ class Client(anyio.AsyncContextManagerMixin):
         rate_limit: RateLimit | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
+        reconcile: ReconcilePolicy | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
@@ -139,6 +149,7 @@ class Client(anyio.AsyncContextManagerMixin):
         self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
         self._retry = retry if retry is not None else RetryPolicy()
         self._poll = poll if poll is not None else PollPolicy()
+        self._reconcile = reconcile if reconcile is not None else ReconcilePolicy()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._rng = random.Random(seed)
         self._counters = Counters()
@@ -243,8 +254,16 @@ class Client(anyio.AsyncContextManagerMixin):
             events=self._events,
             on_finished=self._finished,
         )
+        reconciler = Reconciler(
+            policy=self._reconcile,
+            list_page=lambda page: self._list_page(page, 100, None),
+            get_job=lambda job_id: self._read(lambda: self._transport.get_job(job_id)),
+            clock=self._clock,
+            counters=self._counters,
+        )
         task_group.start_soon(scheduler.run, name="ade_async poller")
-        return _Running(task_group, gate, creator, scheduler)
+        task_group.start_soon(reconciler.run, name="ade_async reconciler")
+        return _Running(task_group, gate, creator, scheduler, reconciler)
 
     def _stop(self) -> None:
         running, self._running = self._running, None
@@ -252,6 +271,9 @@ class Client(anyio.AsyncContextManagerMixin):
             return
         running.gate.close(ClientClosedError("The client was closed while this create waited for admission."))
         running.scheduler.close(ClientClosedError("The client was closed before this job ended."))
+        running.reconciler.close(
+            ClientClosedError("The client was closed while it looked for the job of a lost create.")
+        )
 
     # --- the everyday calls -----------------------------------------------------------------------
 
@@ -266,6 +288,7 @@ class Client(anyio.AsyncContextManagerMixin):
         output_save_url: str | None = None,
         filename: str | None = None,
         deadline: float | _Default | None = DEFAULT,
+        resubmit_unknown: bool | None = None,
     ) -> ExtractResult:
         """Extract one document: submit it and wait for the result.
 
@@ -286,6 +309,7 @@ class Client(anyio.AsyncContextManagerMixin):
             output_save_url=output_save_url,
             filename=filename,
             deadline=deadline,
+            resubmit_unknown=resubmit_unknown,
         )
         return await handle
 
@@ -300,11 +324,20 @@ class Client(anyio.AsyncContextManagerMixin):
         output_save_url: str | None = None,
         filename: str | None = None,
         deadline: float | _Default | None = DEFAULT,
+        resubmit_unknown: bool | None = None,
     ) -> JobHandle:
         """Create a job and return a handle the shared poller resolves.
 
         The schema is checked first, as the API would (:class:`SchemaError`), then the job passes
         admission and is created (see :meth:`create_job`). ``await handle`` gives the result.
+
+        The upload's file name carries a random token (``invoice.ade-<token>.md``; a completed
+        job's ``metadata.filename`` shows it). When a create's answer is lost, the client looks
+        for the job carrying that token in the job list (see :class:`ReconcilePolicy`) and adopts
+        it (``handle.reconciled``). If the search ends without finding it, the create is sent
+        again only when ``resubmit_unknown`` allows it (``handle.possible_duplicate``, counted in
+        ``stats().possible_duplicates``); otherwise :class:`CreateOutcomeUnknownError` says what
+        the search learned.
 
         Args:
             markdown: a path to a ``.md`` file (``os.PathLike``), or the Markdown as ``str`` or
@@ -320,11 +353,15 @@ class Client(anyio.AsyncContextManagerMixin):
                 default the poll policy's ``job_timeout``. When it passes, waiters get
                 :class:`JobTimeoutError` and the job may still finish server-side. (To bound one
                 wait without ending the watch, wrap it: ``with anyio.fail_after(5): await handle``.)
+            resubmit_unknown: send the create again when the job of a create whose answer was
+                lost cannot be found; ``None``: the client's ``ReconcilePolicy`` decides.
 
         Raises:
             SchemaError: the API would refuse the schema; nothing was sent.
             InputError: the Markdown file cannot be read; nothing was sent.
-            CreateOutcomeUnknownError, APIStatusError, TransportError: as :meth:`create_job`.
+            CreateOutcomeUnknownError: an answer was lost, the job was not found, and resubmitting
+                was not allowed.
+            APIStatusError, TransportError: as :meth:`create_job`.
         """
         request = await self._build_request(
             markdown,
@@ -335,7 +372,7 @@ class Client(anyio.AsyncContextManagerMixin):
             output_save_url=output_save_url,
             filename=filename,
         )
-        return await self._submit_prepared(request, deadline)
+        return await self._submit_prepared(request, deadline, resubmit_unknown=resubmit_unknown)
 
     def wait(self, job_id: str, *, deadline: float | _Default | None = DEFAULT) -> JobHandle:
         """A handle on any existing job, watched by the shared poller from now on.
@@ -345,6 +382,7 @@ class Client(anyio.AsyncContextManagerMixin):
         """
         running = self._require_running()
         watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline), first_delay=0.0)
+        running.reconciler.note_known((job_id,))
         return JobHandle(watch)
 
     async def extract_many(
@@ -356,6 +394,7 @@ class Client(anyio.AsyncContextManagerMixin):
         strict: bool = False,
         deadline: float | _Default | None = DEFAULT,
         window: int | None = None,
+        resubmit_unknown: bool | None = None,
     ) -> AsyncGenerator[Outcome, None]:
         """Extract many documents; yield one :class:`Succeeded` or :class:`Failed` per input, as
         jobs end.
@@ -374,7 +413,9 @@ class Client(anyio.AsyncContextManagerMixin):
         Markdown content; pass paths as ``pathlib.Path``. Nothing is dropped: every input yields
         exactly one outcome, in the order jobs end (``outcome.index`` gives the input order). Leave
         early with ``aclosing`` (or ``break`` and let the generator close): work in progress is
-        abandoned and its jobs, if created, continue server-side.
+        abandoned and its jobs, if created, continue server-side. Lost create answers are handled
+        as in :meth:`submit` (``resubmit_unknown`` likewise); ``outcome.reconciled`` and
+        ``outcome.possible_duplicate`` say what happened.
 
         Raises:
             SchemaError: before anything is read or sent, if the API would refuse the schema.
@@ -394,7 +435,7 @@ class Client(anyio.AsyncContextManagerMixin):
             request = AsyncExtractRequest(
                 schema=schema_json, markdown=content, markdown_filename=filename, model=model, strict=strict
             )
-            return await self._submit_prepared(request, deadline)
+            return await self._submit_prepared(request, deadline, resubmit_unknown=resubmit_unknown)
 
         send, receive = anyio.create_memory_object_stream[BatchItem](0)
         scope = anyio.CancelScope()
@@ -437,7 +478,8 @@ class Client(anyio.AsyncContextManagerMixin):
         429s). A 429 is waited out and the create sent again; a failure that proves nothing was
         created (connection refused, 5xx) is retried within the retry budget. A create whose
         answer was lost is never sent again (the API has no idempotency key, and a second job
-        would be paid twice): it raises :class:`CreateOutcomeUnknownError`.
+        would be paid twice): it raises :class:`CreateOutcomeUnknownError` at once, whose
+        ``filename`` carries the upload's token (``submit`` looks for the job itself).
 
         The new job counts as in flight (for ``RateLimit.max_in_flight``) until this client sees
         it end (through :meth:`get_job`, :meth:`fetch_result` or a handle).
@@ -468,7 +510,8 @@ class Client(anyio.AsyncContextManagerMixin):
             strict=strict,
             output_save_url=output_save_url,
         )
-        return await self._create(request)
+        tagged, _ = _tag_upload(request)
+        return await self._create(tagged)
 
     async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
         """The job's current status, and its result once completed.
@@ -568,21 +611,109 @@ class Client(anyio.AsyncContextManagerMixin):
         self,
         request: AsyncExtractRequest,
         deadline: float | _Default | None,
-        on_sending: Callable[[], None] | None = None,
+        on_sending: Callable[[str | None], None] | None = None,
+        *,
+        resubmit_unknown: bool | None = None,
+        prior: PriorCreate | None = None,
     ) -> JobHandle:
+        """Create (or find) the job of ``request`` and watch it.
+
+        ``on_sending(token)`` is called just before each POST with the upload token it carries
+        (``None`` for a ``markdown_url`` create). ``prior`` names creates sent by an earlier
+        process whose outcome is unknown (the command's journal): their job is looked for first.
+        """
         running = self._require_running()
         timeout = self._deadline(deadline)  # checked first: a bad value must not leave a paid job
-        job_id = await self._create(request, on_sending)
+        allow = self._reconcile.resubmit_unknown if resubmit_unknown is None else resubmit_unknown
+        job_id, reconciled, duplicate = await self._create_or_find(request, on_sending, allow, prior)
         watch = running.scheduler.watch(job_id, timeout=timeout)
         self._counters.jobs_submitted += 1
         self._events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
-        return JobHandle(watch)
+        return JobHandle(watch, reconciled=reconciled, possible_duplicate=duplicate)
+
+    async def _create_or_find(
+        self,
+        request: AsyncExtractRequest,
+        on_sending: Callable[[str | None], None] | None,
+        allow_resubmit: bool,
+        prior: PriorCreate | None,
+    ) -> tuple[str, bool, bool]:
+        """The job id, whether it was found rather than created, and whether a create was sent
+        again after a search found nothing (a possible duplicate)."""
+        reconciler = self._require_running().reconciler
+        tokens: list[str] = list(prior.tokens) if prior is not None else []
+        first_sent_at = prior.sent_at if prior is not None else None
+        resubmissions = 0
+        unknown: CreateOutcomeUnknownError | None = None
+        if prior is not None and prior.tokens:
+            found = await reconciler.find(tokens, sent_at=prior.sent_at, unknown_at=time.time())
+            if isinstance(found, Found):
+                self._adopted(found.job_id)
+                return found.job_id, True, False
+            if not allow_resubmit:
+                raise CreateOutcomeUnknownError(
+                    f"an earlier run sent the create for {request.markdown_filename} and stopped before "
+                    f"its answer; {found.report.describe()}, none carries its upload token. It was not "
+                    "sent again, to avoid paying twice: allow it with resubmit_unknown=True "
+                    "(--resubmit-unknown).",
+                    filename=request.markdown_filename,
+                    content_sha256=None
+                    if request.markdown is None
+                    else hashlib.sha256(request.markdown).hexdigest(),
+                    sent_at=prior.sent_at,
+                    cause=ADEError("the process that sent the create stopped before its answer"),
+                    search=found.report,
+                )
+            resubmissions += 1
+            self._counters.possible_duplicates += 1
+        while True:
+            tagged, token = _tag_upload(request)
+
+            def sending(token: str | None = token) -> None:
+                if on_sending is not None:
+                    on_sending(token)
+
+            try:
+                job_id = await self._create(tagged, sending)
+            except CreateOutcomeUnknownError as error:
+                if token is None:
+                    raise  # a markdown_url create carries no token: nothing to look for
+                unknown = error
+                tokens.append(token)
+                first_sent_at = error.sent_at if first_sent_at is None else first_sent_at
+                found = await reconciler.find(tokens, sent_at=first_sent_at, unknown_at=time.time())
+                if isinstance(found, Found):
+                    self._adopted(found.job_id)
+                    return found.job_id, True, resubmissions > 0
+                if not allow_resubmit or resubmissions >= _MAX_RESUBMISSIONS:
+                    raise unknown.after_search(found.report, resubmissions=resubmissions) from error
+                resubmissions += 1
+                self._counters.possible_duplicates += 1
+                logger.warning(
+                    "the job of a lost create for %s was not found (%s); sending it again, as allowed: "
+                    "it may be paid twice",
+                    request.markdown_filename,
+                    found.report.describe(),
+                )
+                continue
+            return job_id, False, resubmissions > 0
+
+    def _note_known_jobs(self, job_ids: Iterable[str]) -> None:
+        """Jobs created elsewhere that are accounted for (the command's journal): never taken for
+        the job of a create whose answer was lost."""
+        self._require_running().reconciler.note_known(job_ids)
+
+    def _adopted(self, job_id: str) -> None:
+        self._counters.creates_reconciled += 1
+        logger.info("found the job %s of a create whose answer was lost; adopted it", job_id)
 
     async def _create(
         self, request: AsyncExtractRequest, on_sending: Callable[[], None] | None = None
     ) -> str:
-        job_id = await self._require_running().creator.send(request, on_sending=on_sending)
+        running = self._require_running()
+        job_id = await running.creator.send(request, on_sending=on_sending)
         self._unfinished.add(job_id)
+        running.reconciler.note_known((job_id,))
         logger.debug("created job %s", job_id)
         return job_id
 
@@ -631,15 +762,45 @@ class Client(anyio.AsyncContextManagerMixin):
         return self._running
 
 
+class PriorCreate(msgspec.Struct, frozen=True, kw_only=True):
+    """Creates an earlier process sent for one input, whose outcome it never learned.
+
+    Attributes:
+        tokens: the upload tokens those creates carried.
+        sent_at: Unix time the first of them was sent (at the latest).
+    """
+
+    tokens: tuple[str, ...]
+    sent_at: float
+
+
+def _tag_upload(request: AsyncExtractRequest) -> tuple[AsyncExtractRequest, str | None]:
+    """The request with a fresh upload token in its file name, and the token (``None`` for a
+    ``markdown_url`` create, whose file name the API takes from the URL)."""
+    if request.markdown is None:
+        return request, None
+    token = new_upload_token()
+    tagged = msgspec.structs.replace(
+        request, markdown_filename=tag_filename(request.markdown_filename, token)
+    )
+    return tagged, token
+
+
 class _Running:
     """What exists only while the client is open."""
 
-    __slots__ = ("creator", "gate", "scheduler", "task_group")
+    __slots__ = ("creator", "gate", "reconciler", "scheduler", "task_group")
 
     def __init__(
-        self, task_group: TaskGroup, gate: Admission, creator: CreateSender, scheduler: PollScheduler
+        self,
+        task_group: TaskGroup,
+        gate: Admission,
+        creator: CreateSender,
+        scheduler: PollScheduler,
+        reconciler: Reconciler,
     ) -> None:
         self.task_group = task_group
         self.gate = gate
         self.creator = creator
         self.scheduler = scheduler
+        self.reconciler = reconciler

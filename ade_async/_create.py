@@ -116,9 +116,9 @@ def _unknown_outcome(
     digest = hashlib.sha256(request.markdown).hexdigest() if request.markdown is not None else None
     what = request.markdown_filename if request.markdown is not None else "a markdown_url"
     return CreateOutcomeUnknownError(
-        f"the create for {what} was sent but its answer was lost ({error}); a job may exist. "
-        "It was not sent again, to avoid paying twice: look for it with list_jobs() "
-        "or submit again knowingly.",
+        f"the create for {what} was sent but its outcome is unknown ({error}); a job may exist. "
+        "It was not sent again, to avoid paying twice: a completed job's metadata.filename carries "
+        "this upload's name (list_jobs(), then get_job()); or submit again knowingly.",
         filename=request.markdown_filename if request.markdown is not None else None,
         content_sha256=digest,
         sent_at=sent_at,

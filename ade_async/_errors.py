@@ -44,11 +44,14 @@ built from the method, the path and the response body only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ._wire import HTTPValidationError, ValidationErrorItem
+
+if TYPE_CHECKING:
+    from ._reconcile import SearchReport
 
 __all__ = [
     "ADEError",
@@ -434,16 +437,21 @@ class ResultDownloadError(ADEError):
 class CreateOutcomeUnknownError(ADEError):
     """A create was sent but its answer was lost, timed out or garbled: the job may exist.
 
-    The API has no idempotency key, so ade_async never repeats such a create on its own: that could
-    pay for the same document twice. To reconcile, look for a job received since ``sent_at``
-    (``client.list_jobs()`` lists newest first; a completed job's ``metadata.filename`` names the
-    upload), or submit again knowingly.
+    The API has no idempotency key, so ade_async never repeats such a create blindly: that could
+    pay for the same document twice. ``submit``, ``extract`` and ``extract_many`` first look for
+    the job (every upload's file name carries a random token, which a completed job's
+    ``metadata.filename`` echoes) and adopt it when found; this error means the search ended
+    without finding it and resubmitting was not allowed (``ReconcilePolicy(resubmit_unknown=True)``
+    allows it). :meth:`Client.create_job` raises it at once, without searching.
 
     Attributes:
-        filename: the uploaded file name (or ``None`` for a ``markdown_url`` create).
+        filename: the uploaded file name, token included (``None`` for a ``markdown_url`` create).
         content_sha256: hex SHA-256 of the uploaded Markdown (``None`` for ``markdown_url``).
         sent_at: Unix time just before the create was sent.
-        cause: the transport error that hid the outcome.
+        cause: the error that hid the outcome.
+        search: what the search for the job learned (``None`` when there was no search).
+        resubmissions: how many times the create was sent again after a search (each may have
+            made a duplicate job).
     """
 
     def __init__(
@@ -454,12 +462,33 @@ class CreateOutcomeUnknownError(ADEError):
         content_sha256: str | None,
         sent_at: float,
         cause: ADEError,
+        search: SearchReport | None = None,
+        resubmissions: int = 0,
     ) -> None:
         super().__init__(message)
         self.filename = filename
         self.content_sha256 = content_sha256
         self.sent_at = sent_at
         self.cause = cause
+        self.search = search
+        self.resubmissions = resubmissions
+
+    def after_search(self, search: SearchReport, *, resubmissions: int) -> CreateOutcomeUnknownError:
+        """This error, completed with what a search for the job learned."""
+        also = ""
+        if resubmissions:
+            also = f"; it had been sent {resubmissions} more time(s), each may be a duplicate"
+        return CreateOutcomeUnknownError(
+            f"the create for {self.filename or 'a markdown_url'} was sent but its outcome is unknown "
+            f"({self.cause}); {search.describe()}, none carries its upload token{also}. It was not sent "
+            "again, to avoid paying twice: allow it with resubmit_unknown=True (--resubmit-unknown).",
+            filename=self.filename,
+            content_sha256=self.content_sha256,
+            sent_at=self.sent_at,
+            cause=self.cause,
+            search=search,
+            resubmissions=resubmissions,
+        )
 
 
 class ResultTypeError(ADEError):

@@ -97,12 +97,23 @@ class JobHandle:
     :class:`JobTimeoutError`, :class:`ResultDownloadError`, :class:`ClientClosedError`).
     Any number of tasks may await one handle. Cancelling one of them abandons only that wait:
     the poller and the other waiters carry on, and so does the job (the API cannot cancel jobs).
+
+    Attributes:
+        reconciled: the create's answer was lost and this job was found by its upload token
+            and adopted (no second job was made).
+        possible_duplicate: the create was sent again after a search could not find the job of
+            an earlier create whose answer was lost: that earlier create may have made a
+            second, paid job.
     """
 
-    __slots__ = ("_watch",)
+    __slots__ = ("_watch", "possible_duplicate", "reconciled")
 
-    def __init__(self, watch: JobWatch) -> None:
+    def __init__(
+        self, watch: JobWatch, *, reconciled: bool = False, possible_duplicate: bool = False
+    ) -> None:
         self._watch = watch
+        self.reconciled = reconciled
+        self.possible_duplicate = possible_duplicate
 
     @property
     def job_id(self) -> str:
@@ -150,12 +161,17 @@ class Succeeded:
         input: the input as given.
         job_id: its job.
         result: the extraction.
+        reconciled: its create's answer was lost and the job was found and adopted.
+        possible_duplicate: its create was sent again after its first job could not be found:
+            another, paid job may exist for this input.
     """
 
     index: int
     input: MarkdownInput
     job_id: str
     result: ExtractResult
+    reconciled: bool = False
+    possible_duplicate: bool = False
     ok: Literal[True] = True
 
 
@@ -171,6 +187,8 @@ class Failed:
             or the create's outcome is unknown), ``job`` (the job failed, was cancelled or lost,
             or its result could not be downloaded) or ``timeout`` (its deadline passed).
         job_id: its job, when one was created.
+        possible_duplicate: its create was sent more than once after answers were lost: more
+            than one paid job may exist for this input.
     """
 
     index: int
@@ -178,6 +196,7 @@ class Failed:
     error: ADEError
     stage: Stage
     job_id: str | None = None
+    possible_duplicate: bool = False
     ok: Literal[False] = False
 
 

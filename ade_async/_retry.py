@@ -10,11 +10,16 @@ server provably did not accept it:
 * the connection never opened (refused, DNS, TLS, connect timeout): nothing was sent;
 * the server answered 429: nothing was created; the admission gate pauses and the create is sent
   again, *without* using the retry budget (quota waits are not failures);
-* the server answered 5xx or 408: an error answer, not a 202 (the ADE troubleshooting page: "Server
-  error while creating the job. Retry.").
+* the server answered 500, 503 or 408: the application's own error answer, not a 202 (the ADE
+  troubleshooting page: "Server error while creating the job. Retry.").
 
-A create whose outcome is unknown (the request went out and the answer was lost, timed out or
-garbled) is never repeated blindly: it raises :class:`~ade_async.CreateOutcomeUnknownError`.
+A create whose outcome is unknown is never repeated blindly: it raises
+:class:`~ade_async.CreateOutcomeUnknownError` (the client then looks for the job, see
+``_reconcile``). Unknown means the request went out and the answer was lost, timed out or garbled,
+**or a gateway answered 502 or 504**: those come from a proxy in front of the application, which
+may have accepted the create and then failed to answer in time (504), or whose answer the proxy
+lost (502). Before the client could look for a job by its upload token, retrying them was the
+lesser evil; now a search settles it without risking a second paid job.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from ._errors import (
 )
 
 __all__ = ["CreateVerdict", "RetryPolicy", "create_verdict", "read_retry_delay"]
+
+#: Answers of a gateway in front of the API (bad gateway, gateway timeout), not of the API itself.
+_GATEWAY_STATUSES = frozenset({502, 504})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,6 +154,8 @@ def create_verdict(error: ADEError) -> CreateVerdict:
     """Classify the error of one create attempt."""
     if isinstance(error, RateLimitError):
         return CreateVerdict.RATE_LIMITED
+    if isinstance(error, ServerError) and error.status_code in _GATEWAY_STATUSES:
+        return CreateVerdict.UNKNOWN  # a proxy's answer: the application behind it may have accepted
     if isinstance(error, ServerError) or (isinstance(error, APIStatusError) and error.status_code == 408):
         # An error answer is not a 202; 408 says the server never had the whole request.
         return CreateVerdict.NOT_ACCEPTED

@@ -16,6 +16,7 @@ class Counters:
         "create_retries",
         "creates_accepted",
         "creates_rate_limited",
+        "creates_reconciled",
         "creates_sent",
         "creates_unknown",
         "jobs_completed",
@@ -24,8 +25,10 @@ class Counters:
         "jobs_timed_out",
         "poll_failures",
         "polls_sent",
+        "possible_duplicates",
         "read_retries",
         "reads_sent",
+        "reconcile_requests",
         "results_fetched",
         "sweep_requests",
     )
@@ -36,6 +39,9 @@ class Counters:
         self.creates_rate_limited = 0
         self.creates_unknown = 0
         self.create_retries = 0
+        self.creates_reconciled = 0
+        self.possible_duplicates = 0
+        self.reconcile_requests = 0
         self.reads_sent = 0
         self.read_retries = 0
         self.jobs_submitted = 0
@@ -58,7 +64,13 @@ class ClientStats:
         creates_rate_limited: creates answered 429 (each was sent again after the pause).
         creates_unknown: creates whose outcome is unknown (:class:`CreateOutcomeUnknownError`).
         create_retries: creates sent again after an error that proved nothing was created.
-        reads_sent: get and list requests sent by the caller's own calls.
+        creates_reconciled: creates whose outcome was unknown and whose job was then found by
+            its upload token and adopted (no second job was made).
+        possible_duplicates: creates sent again after a search could not find the job of an
+            earlier, unknown create (``resubmit_unknown``): each may have made a second job.
+        reconcile_requests: list and get requests sent to look for those jobs.
+        reads_sent: get and list requests sent by the caller's own calls and by searches for
+            the jobs of lost creates.
         read_retries: those reads sent again after a retryable failure.
         jobs_submitted: jobs created through ``submit``/``extract``/``extract_many``.
         jobs_watched: jobs the shared poller watches now (submitted or adopted, not yet ended).
@@ -78,6 +90,9 @@ class ClientStats:
     creates_rate_limited: int
     creates_unknown: int
     create_retries: int
+    creates_reconciled: int
+    possible_duplicates: int
+    reconcile_requests: int
     reads_sent: int
     read_retries: int
     jobs_submitted: int
@@ -99,6 +114,9 @@ class ClientStats:
             creates_rate_limited=counters.creates_rate_limited,
             creates_unknown=counters.creates_unknown,
             create_retries=counters.create_retries,
+            creates_reconciled=counters.creates_reconciled,
+            possible_duplicates=counters.possible_duplicates,
+            reconcile_requests=counters.reconcile_requests,
             reads_sent=counters.reads_sent,
             read_retries=counters.read_retries,
             jobs_submitted=counters.jobs_submitted,

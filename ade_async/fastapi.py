@@ -401,7 +401,7 @@ async def submit_or_503(
 
     on_the_wire = anyio.CancelScope()
 
-    def on_sending() -> None:
+    def on_sending(_token: str | None) -> None:
         # Called synchronously once admission is granted, just before the POST: no cancellation
         # can land between the grant and this line, so from here the create is never cut short.
         on_the_wire.shield = True

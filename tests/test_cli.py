@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +20,8 @@ import pytest
 from ade_async.testing import Faults, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 SCHEMA = {
     "type": "object",
@@ -351,36 +352,88 @@ async def test_interrupt_records_jobs_and_a_rerun_collects_them(tmp_path: Path, 
         assert sim.stats().jobs_total == 6  # collected by job id, never resubmitted
 
 
-async def test_sigkill_at_random_moments_loses_nothing_and_never_resubmits_an_acknowledged_job(
+async def test_crash_trials_lose_nothing_and_never_resubmit_an_acknowledged_job(tmp_path: Path) -> None:
+    """The short version of ``scripts/crash_trials.py``: 30 files, 4 SIGKILLs at random moments,
+    a share of create answers lost, then a run to the end; the script checks every input has
+    exactly one result of its own and no input got a job after one was acknowledged."""
+    command = [sys.executable, str(SCRIPTS / "crash_trials.py"), "--files", "30", "--kills", "4"]
+    command += ["--kill-after", "0.6", "1.5", "--seed", "7", "--work", str(tmp_path), "--json"]
+    done = await anyio.run_process(command, check=False, env=environment())
+    report = json.loads(done.stdout.decode())
+    assert report["problems"] == [], report
+    assert done.returncode == 0
+    assert report["results"] == report["inputs"] == 30
+    assert report["kills"] + report["finished_before_kill"] == 4
+    assert report["final_exit_code"] == 0
+    assert report["duplicate_jobs"] == 0  # the simulator never made a second job for an input
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+async def test_a_kill_while_creates_await_their_answer_then_resume_adopts_the_jobs(
     tmp_path: Path, schema_file: Path
 ) -> None:
-    rng = random.Random(20261122)
-    async with Simulator(SimulatorConfig(latency=(0.2, 1.2))) as sim:
-        files = make_tree(tmp_path / "docs", 30)
+    # The answers are lost and the list lags: the killed run is still looking for the jobs.
+    async with Simulator(SimulatorConfig(latency=(0.2, 0.5), list_lag=2.0)) as sim:
+        make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
+        sim.inject("create", "lost_response", count=3)
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
-        for _ in range(4):  # four trials, each killed at a random moment
-            async with await anyio.open_process(command, env=environment()) as process:
-                await anyio.sleep(rng.uniform(0.3, 1.5))
-                process.kill()
-                await process.wait()
+        async with await anyio.open_process(command, env=environment()) as process:
+            with anyio.fail_after(20):
+                while sim.stats().jobs_total < 3:
+                    await anyio.sleep(0.02)
+            process.kill()
+            await process.wait()
+        rows = journal_rows(out)
+        assert {row["state"] for row in rows.values()} == {"submitting"}
+        assert all(row["upload_tokens"] for row in rows.values())
         done = await cli(
-            "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json", sim=sim
+            "extract",
+            tmp_path / "docs",
+            "--schema",
+            schema_file,
+            "--out",
+            out,
+            "--json",
+            sim=sim,
+            check_exit=0,
         )
-        assert done.returncode == 0, done.stderr
-    for path in files:
-        relative = path.relative_to(tmp_path / "docs").with_suffix(".json")
-        assert (
-            json.loads((out / relative).read_text())["extraction"]["invoice_number"] == f"INV-{path.stem[4:]}"
-        )
-    # Once a job id was journaled for an input, that input was never submitted again.
-    acknowledged: set[str] = set()
-    for key, state, _job_id in journal_events(out):
-        if state == "submitting":
-            assert key not in acknowledged, f"{key} was resubmitted after its job was acknowledged"
-        if state == "submitted":
-            acknowledged.add(key)
-    assert not list(out.rglob("*.tmp"))
+        summary = json.loads(done.stdout)
+        assert (summary["completed"], summary["reconciled"], summary["possible_duplicates"]) == (3, 3, 0)
+        assert "found and adopted" in done.stderr
+        assert sim.stats().jobs_total == 3  # adopted, not submitted again
+        assert sim.stats().duplicate_jobs == 0
+    for key, row in journal_rows(out).items():
+        assert row["state"] == "completed"
+        assert row["submissions"] == 1, key
+
+
+async def test_an_unfound_job_fails_resumably_and_is_resubmitted_only_when_allowed(
+    sim: Simulator, tmp_path: Path, schema_file: Path
+) -> None:
+    make_tree(tmp_path / "docs", 2)
+    out = tmp_path / "out"
+    arguments = ("extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json")
+    sim.inject("create", "502")  # a gateway error: the job may exist (here it does not)
+    first = await cli(*arguments, "--search-time", "1", sim=sim, check_exit=1)
+    summary = json.loads(first.stdout)
+    assert (summary["completed"], summary["failed"], summary["outcome_unknown"]) == (1, 1, 1)
+    assert "--resubmit-unknown" in first.stderr
+    (unknown,) = [row for row in journal_rows(out).values() if row["state"] == "unknown"]
+    error = json.loads((out / Path(unknown["key"]).with_suffix(".error.json")).read_text())
+    assert error["stage"] == "submit"
+    assert "CreateOutcomeUnknownError" in json.dumps(error)
+    # A plain re-run (even with --retry-failed) looks again, and sends nothing.
+    again = await cli(*arguments, "--search-time", "1", "--retry-failed", sim=sim, check_exit=1)
+    assert json.loads(again.stdout)["outcome_unknown"] == 1
+    assert sim.stats().creates_accepted == 1
+    # Allowed: sent again, and reported as a possible duplicate.
+    allowed = await cli(*arguments, "--search-time", "1", "--resubmit-unknown", sim=sim, check_exit=0)
+    summary = json.loads(allowed.stdout)
+    assert (summary["completed"], summary["possible_duplicates"], summary["outcome_unknown"]) == (1, 1, 0)
+    assert "may have a duplicate job" in allowed.stderr
+    assert sim.stats().jobs_total == 2
+    assert not list(out.rglob("*.error.json"))
 
 
 async def test_plain_progress_lines_when_not_a_terminal(

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 import ade_async
+from ade_async._reconcile import tag_filename, token_of
 from ade_async.testing import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +28,12 @@ SCHEMA: dict[str, Any] = {
 }
 INVOICE = "# Invoice\n\n**Invoice Number**: INV-7\n- Total: $1,234.50\n| Paid | yes |\nCurrency: EUR\n"
 FAST = SimulatorConfig(latency=(0.01, 0.05))
+
+
+def is_upload_of(uploaded: str | None, name: str) -> bool:
+    """The upload name is ``name`` tagged with a random token (``march.ade-<token>.md``)."""
+    token = token_of(uploaded)
+    return token is not None and uploaded == tag_filename(name, token)
 
 
 @pytest.fixture
@@ -78,7 +85,7 @@ async def test_create_get_fetch(client: ade_async.Client) -> None:
     }
     assert result.conforms
     assert result.metadata.job_id == job_id
-    assert result.metadata.filename == "document.md"
+    assert is_upload_of(result.metadata.filename, "document.md")
     # fetch_result also takes a job id and gets the job itself
     assert (await client.fetch_result(job_id)).extraction == result.extraction
 
@@ -88,7 +95,7 @@ async def test_path_input_uploads_under_the_file_name(client: ade_async.Client, 
     path.write_text(INVOICE, encoding="utf-8")
     job = await wait_terminal(client, await client.create_job(path, schema=SCHEMA))
     result = await client.fetch_result(job)
-    assert result.metadata.filename == "march-invoice.md"
+    assert is_upload_of(result.metadata.filename, "march-invoice.md")
     assert result.extraction["invoice_number"] == "INV-7"
 
 
@@ -194,7 +201,8 @@ async def test_lost_create_response_is_reported_never_resent(
         await client.create_job(INVOICE, schema=SCHEMA, filename="march.md")
     err = info.value
     assert isinstance(err.cause, ade_async.ConnectionLostError)
-    assert err.filename == "march.md"
+    assert err.filename is not None
+    assert is_upload_of(err.filename, "march.md")
     assert err.content_sha256 == hashlib.sha256(INVOICE.encode()).hexdigest()
     assert "may exist" in str(err)
     stats = sim.stats()
@@ -330,7 +338,7 @@ async def test_markdown_url(client: ade_async.Client) -> None:
     finally:
         await runner.cleanup()
     assert result.extraction["invoice_number"] == "INV-7"
-    assert result.metadata.filename == "inv.md"
+    assert result.metadata.filename == "inv.md"  # a markdown_url upload carries no token
 
 
 async def test_list_jobs_pages_through_everything() -> None:

@@ -214,8 +214,21 @@ def test_read_retry_rules(rng: Any) -> None:
             CreateVerdict.RATE_LIMITED,
         ),
         (
-            ade_async.ServerError("x", status_code=502, body=None, method="POST", path="/"),
+            ade_async.ServerError("x", status_code=500, body=None, method="POST", path="/"),
             CreateVerdict.NOT_ACCEPTED,
+        ),
+        (
+            ade_async.ServerError("x", status_code=503, body=None, method="POST", path="/"),
+            CreateVerdict.NOT_ACCEPTED,
+        ),
+        # A gateway's 502/504 may hide a create the application accepted: looked for, not retried.
+        (
+            ade_async.ServerError("x", status_code=502, body=None, method="POST", path="/"),
+            CreateVerdict.UNKNOWN,
+        ),
+        (
+            ade_async.ServerError("x", status_code=504, body=None, method="POST", path="/"),
+            CreateVerdict.UNKNOWN,
         ),
         (
             ade_async.APIStatusError("x", status_code=408, body=None, method="POST", path="/"),

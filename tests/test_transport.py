@@ -15,6 +15,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 import ade_async
+from ade_async._reconcile import tag_filename, token_of
 
 pytestmark = pytest.mark.anyio
 
@@ -164,7 +165,10 @@ async def test_request_shape_and_headers() -> None:
     fields = captured["fields"]
     assert isinstance(fields, dict)
     assert fields["schema"] == (None, b'{"type":"object","properties":{"a":{"type":"string"}}}')
-    assert fields["markdown"] == ("document.md", b"# Invoice\nTotal: 5")  # a named file part
+    name, content = fields["markdown"]
+    assert content == b"# Invoice\nTotal: 5"
+    # A named file part; the name carries the upload token that finds the job of a lost answer.
+    assert name == tag_filename("document.md", token_of(name) or "(no token)")
     assert fields["model"] == (None, b"extract-latest")
     assert fields["strict"] == (None, b"true")
     assert fields["output_save_url"] == (None, b"https://o/x")

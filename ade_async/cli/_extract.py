@@ -5,6 +5,9 @@ id -> wait on the shared poller -> write the result atomically -> journal comple
 any step writes ``<name>.error.json`` and journals the failure; nothing else is affected. Running
 the same command again resumes from the journal: finished inputs are skipped, inputs with a job
 are collected by job id (never resubmitted), failed inputs are retried with ``--retry-failed``.
+An input whose create was sent but never answered (lost, or the process died) is looked for by
+the upload token its journal row holds and adopted when found; it is sent again only with
+``--resubmit-unknown``, and then reported as a possible duplicate.
 
 Interrupts: the first Ctrl-C (or SIGTERM) stops submitting, lets creates already on the wire get
 their answer (and journals their job ids), and exits 3; the jobs go on server-side and a re-run
@@ -34,22 +37,24 @@ import aiofiles
 import anyio
 import msgspec
 
-from .._client import Client
+from .._client import Client, PriorCreate
 from .._errors import (
     ADEError,
     AuthenticationError,
     ConfigurationError,
+    CreateOutcomeUnknownError,
     InputError,
     JobTimeoutError,
     PaymentRequiredError,
     SchemaError,
 )
 from .._ratelimit import RateLimit, RedisBackend
+from .._reconcile import ReconcilePolicy
 from .._results import JobHandle
 from .._schema import prepare_schema
 from .._wire import AsyncExtractRequest
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover
-from ._journal import Action, Journal, State, plan, settings_digest
+from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
 from ._outputs import error_document, remove_quietly, write_atomic
 from ._progress import ProgressReporter, Tally, choose_mode
 
@@ -86,6 +91,8 @@ class ExtractOptions:
     quota_name: str | None = None
     job_timeout: float | None = None
     retry_failed: bool = False
+    resubmit_unknown: bool = False
+    search_time: float = 30.0
     simulate: bool = False
     json: bool = False
     quiet: bool = False
@@ -129,7 +136,11 @@ async def run_extract(
         except UsageError as exc:
             print(f"ade-async: {exc}", file=stderr)
             return ExitCode.USAGE
-        journal = Journal(out / JOURNAL_DIR / "journal.sqlite")
+        try:
+            journal = Journal(out / JOURNAL_DIR / "journal.sqlite")
+        except JournalVersionError as exc:
+            print(f"ade-async: {exc}", file=stderr)
+            return ExitCode.USAGE
         stack.callback(journal.close)
         run = _Run(options, out, journal, schema_json, stdout=stdout, stderr=stderr)
         return await run.main()
@@ -194,6 +205,10 @@ class _Run:
     async def _client(self) -> AsyncIterator[Client]:
         options = self.options
         limit = self._rate_limit()
+        # The hard bound stays at its default (candidates still running are worth waiting for).
+        reconcile = ReconcilePolicy(
+            search_time=options.search_time, max_search_time=max(600.0, options.search_time)
+        )
         if options.simulate:
             from ..testing import Simulator, SimulatorConfig
 
@@ -201,7 +216,9 @@ class _Run:
             config = SimulatorConfig(latency=(0.5, 3.0), quota=((20, 1.0),), retry_after=None)
             async with (
                 Simulator(config) as sim,
-                Client(api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit) as client,
+                Client(
+                    api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit, reconcile=reconcile
+                ) as client,
             ):
                 if not options.quiet:
                     print(
@@ -215,6 +232,7 @@ class _Run:
             base_url=options.base_url,
             environment=options.environment,
             rate_limit=limit,
+            reconcile=reconcile,
         ) as client:
             yield client
 
@@ -224,6 +242,8 @@ class _Run:
         def waiting() -> int:
             return client.stats().admission.waiting
 
+        # Jobs of earlier runs are never mistaken for the job of a create whose answer was lost.
+        client._note_known_jobs(self.journal.job_ids())
         reporter = ProgressReporter(
             self.tally,
             mode=mode,
@@ -304,14 +324,23 @@ class _Run:
             finally:
                 self.tally.in_flight -= 1
             return
-        if record is not None and record.state is State.SUBMITTING and record.content_sha256 == digest:
-            self.tally.possible_duplicates += 1  # a crash hid whether the earlier create landed
-        self.journal.restart(
-            item.key, source=str(item.source), content_sha256=digest, settings_sha256=self.settings
-        )
-        await self._submit(client, item, content, state)
+        prior: PriorCreate | None = None
+        if action is Action.RECONCILE:
+            assert record is not None
+            # A create of an earlier run was never answered: look for its job before sending again.
+            prior = _prior_create(record)
+        else:
+            if record is not None and record.state is State.SUBMITTING and record.content_sha256 == digest:
+                # A version 1 journal holds no token to look for: the earlier create may have landed.
+                self.tally.possible_duplicates += 1
+            self.journal.restart(
+                item.key, source=str(item.source), content_sha256=digest, settings_sha256=self.settings
+            )
+        await self._submit(client, item, content, state, prior)
 
-    async def _submit(self, client: Client, item: Input, content: bytes, state: _Item) -> None:
+    async def _submit(
+        self, client: Client, item: Input, content: bytes, state: _Item, prior: PriorCreate | None = None
+    ) -> None:
         request = AsyncExtractRequest(
             schema=self.schema_json,
             markdown=content,
@@ -320,19 +349,33 @@ class _Run:
             strict=self.options.strict,
         )
 
-        def on_sending() -> None:
+        def on_sending(token: str | None) -> None:
             state.phase = _Phase.SENDING
-            self.journal.record(item.key, State.SUBMITTING, new_submission=True)
+            self.journal.record(item.key, State.SUBMITTING, new_submission=True, upload_token=token)
 
         # While in ADMISSION an interrupt cancels this item's scope (nothing was sent); once the
         # create is on the wire (SENDING) it is left to land, so its job id gets journaled.
         state.phase = _Phase.ADMISSION
         self.tally.submitting += 1
         try:
-            handle = await client._submit_prepared(request, self.options.job_timeout, on_sending)
+            handle = await client._submit_prepared(
+                request,
+                self.options.job_timeout,
+                on_sending,
+                resubmit_unknown=self.options.resubmit_unknown,
+                prior=prior,
+            )
         except (AuthenticationError, PaymentRequiredError) as exc:
-            self.journal.record(item.key, State.QUEUED)  # refused: nothing was created
+            # Refused: nothing was created by this create (tokens of earlier ones are kept).
+            self.journal.record(item.key, State.UNKNOWN if prior is not None else State.QUEUED)
             self._stop_for(exc)
+            return
+        except CreateOutcomeUnknownError as exc:
+            # Not FAILED: the job may exist, and the next run must look for it (by the tokens the
+            # journal keeps) rather than submit again.
+            self.tally.outcome_unknown += 1
+            self.tally.possible_duplicates += exc.resubmissions > 0
+            await self._fail(item, "submit", exc, job_id=None, state=State.UNKNOWN)
             return
         except ADEError as exc:
             await self._fail(item, "submit", exc, job_id=None)
@@ -340,6 +383,8 @@ class _Run:
         finally:
             self.tally.submitting -= 1
         self.journal.record(item.key, State.SUBMITTED, job_id=handle.job_id)
+        self.tally.reconciled += handle.reconciled
+        self.tally.possible_duplicates += handle.possible_duplicate
         state.phase = _Phase.AWAITING
         if self.stopping:
             self.tally.pending += 1
@@ -368,7 +413,15 @@ class _Run:
         self.journal.record(item.key, State.COMPLETED, job_id=handle.job_id)
         self.tally.completed += 1
 
-    async def _fail(self, item: Input, stage: str, error: BaseException, *, job_id: str | None) -> None:
+    async def _fail(
+        self,
+        item: Input,
+        stage: str,
+        error: BaseException,
+        *,
+        job_id: str | None,
+        state: State = State.FAILED,
+    ) -> None:
         if item.error_output is None:
             print(f"ade-async: {item.source}: {error}", file=self.stderr)
         else:
@@ -379,7 +432,7 @@ class _Run:
                 print(f"ade-async: cannot write {item.error_output}: {exc.strerror}", file=self.stderr)
         self.journal.record(
             item.key,
-            State.FAILED,
+            state,
             source=str(item.source),
             settings_sha256=self.settings,
             job_id=job_id,
@@ -465,10 +518,20 @@ class _Run:
             f"{t.skipped} already done, {t.failed} failed, {t.pending} still running server-side",
             f"  outputs in {self.out}; journal {journal}",
         ]
+        if t.reconciled:
+            lines.append(
+                f"  {t.reconciled} inputs had a create whose answer was lost; their jobs were found and "
+                "adopted (no duplicates)"
+            )
         if t.possible_duplicates:
             lines.append(
-                f"  {t.possible_duplicates} inputs were submitted again after a crash hid whether their "
-                "first create landed: each may have a duplicate job"
+                f"  {t.possible_duplicates} inputs were submitted again after a lost answer or a crash hid "
+                "whether their first create landed: each may have a duplicate job"
+            )
+        if t.outcome_unknown:
+            lines.append(
+                f"  {t.outcome_unknown} inputs had a create whose answer was lost and whose job was not "
+                "found: a re-run looks again; --resubmit-unknown sends them again"
             )
         if t.pending:
             lines.append(
@@ -487,6 +550,8 @@ class _Run:
                 "failed": t.failed,
                 "pending": t.pending,
                 "possible_duplicates": t.possible_duplicates,
+                "reconciled": t.reconciled,
+                "outcome_unknown": t.outcome_unknown,
                 "elapsed_s": round(elapsed, 3),
                 "out": str(self.out),
                 "journal": str(journal),
@@ -495,10 +560,17 @@ class _Run:
                     "creates_rate_limited": stats.creates_rate_limited,
                     "polls_sent": stats.polls_sent,
                     "sweep_requests": stats.sweep_requests,
+                    "reconcile_requests": stats.reconcile_requests,
                 },
                 "fatal_error": None if self.fatal is None else str(self.fatal),
             }
             print(msgspec.json.encode(summary).decode(), file=self.stdout, flush=True)
+
+
+def _prior_create(record: Record) -> PriorCreate:
+    # first_sent_at is written with the first token; the fallback only guards a hand-edited row.
+    sent_at = record.first_sent_at if record.first_sent_at is not None else time.time()
+    return PriorCreate(tokens=record.upload_tokens, sent_at=sent_at)
 
 
 class _InputProblem(Exception):

@@ -7,13 +7,19 @@ the file or not.
 
 States, in order::
 
-    queued ──> submitting ──> submitted(job_id) ──> completed
-                     │                 │
-                     └────────────> failed(stage)
+    queued ──> submitting(token) ──> submitted(job_id) ──> completed
+                     │    │                   │
+                     │    └──> unknown ───────┤ (found later: submitted)
+                     └─────────────────> failed(stage)
 
-``submitting`` is written once admission is granted, just before the create goes out: from then
-on a job may exist. A run that finds ``submitting`` left behind (a crash between the create and
-its answer) cannot know; it submits again and reports the input as a possible duplicate.
+``submitting`` is written once admission is granted, just before the create goes out, together
+with the upload token the create carries in its file name: from then on a job may exist. A run
+that finds ``submitting`` left behind (a crash between the create and its answer) looks for the job
+carrying that token and adopts it (:data:`Action.RECONCILE`) before anything is sent again.
+``unknown`` is an input whose create's answer was lost and whose job a search did not find: the
+next run searches again, and resubmits only with ``--resubmit-unknown``. Journals written before
+tokens existed (schema version 1) are migrated in place; their ``submitting`` inputs are submitted
+again and reported as possible duplicates, as before.
 
 :func:`plan` is the resume decision, a pure function.
 """
@@ -28,14 +34,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Action", "Journal", "Record", "State", "plan", "settings_digest"]
+__all__ = ["Action", "Journal", "JournalVersionError", "Record", "State", "plan", "settings_digest"]
 
-SCHEMA_VERSION: Final = 1
+#: 1: the first journal; 2: upload tokens and the first send time of each input's creates.
+SCHEMA_VERSION: Final = 2
+
+
+class JournalVersionError(Exception):
+    """The journal was written by a newer ade-async, whose format this one cannot vouch for."""
 
 
 class State(enum.StrEnum):
     QUEUED = "queued"
     SUBMITTING = "submitting"
+    UNKNOWN = "unknown"
     SUBMITTED = "submitted"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -51,11 +63,14 @@ class Record:
     state: State
     job_id: str | None
     submissions: int
+    upload_tokens: tuple[str, ...] = ()
+    first_sent_at: float | None = None
 
 
 class Action(enum.Enum):
     SUBMIT = "submit"  # create a job
     COLLECT = "collect"  # a job exists: wait for it by id, never resubmit
+    RECONCILE = "reconcile"  # a create's outcome is unknown: find its job by token before resubmitting
     SKIP = "skip"  # done in an earlier run
     SKIP_FAILED = "skip_failed"  # failed in an earlier run; retried only with --retry-failed
 
@@ -77,12 +92,15 @@ def plan(
         return Action.COLLECT if record.job_id else Action.SUBMIT  # the output was deleted
     if record.state is State.SUBMITTED and record.job_id:
         return Action.COLLECT
+    if record.state in (State.SUBMITTING, State.UNKNOWN) and record.upload_tokens:
+        return Action.RECONCILE
     if record.state is State.FAILED:
         if not retry_failed:
             return Action.SKIP_FAILED
         # A failed job that has a job id failed server-side: retrying means a new job.
         return Action.SUBMIT
-    return Action.SUBMIT  # queued, or submitting (outcome unknown: counted as possible duplicate)
+    # queued, or submitting in a version 1 journal (no token to look for: a possible duplicate)
+    return Action.SUBMIT
 
 
 def settings_digest(schema_json: str, model: str | None, strict: bool) -> str:
@@ -115,7 +133,9 @@ class Journal:
                 stage TEXT,
                 error TEXT,
                 submissions INTEGER NOT NULL DEFAULT 0,
-                updated_at REAL NOT NULL
+                updated_at REAL NOT NULL,
+                upload_tokens TEXT,
+                first_sent_at REAL
             );
             CREATE TABLE IF NOT EXISTS events (
                 id INTEGER PRIMARY KEY,
@@ -127,22 +147,48 @@ class Journal:
             );
             """
         )
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older journal up to :data:`SCHEMA_VERSION`; refuse a newer one."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row is not None else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise JournalVersionError(
+                f"the journal {self.path} was written by a newer ade-async (format {version}; this one "
+                f"reads up to {SCHEMA_VERSION}): upgrade ade-async, or use another --out"
+            )
+        with self._transaction():
+            columns = {info[1] for info in self._db.execute("PRAGMA table_info(inputs)")}
+            # Version 1 had neither column: added empty, which plan() reads as "no token".
+            if "upload_tokens" not in columns:
+                self._db.execute("ALTER TABLE inputs ADD COLUMN upload_tokens TEXT")
+            if "first_sent_at" not in columns:
+                self._db.execute("ALTER TABLE inputs ADD COLUMN first_sent_at REAL")
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
 
     def close(self) -> None:
         self._db.close()
 
     def get(self, key: str) -> Record | None:
         row = self._db.execute(
-            "SELECT key, content_sha256, settings_sha256, state, job_id, submissions"
-            " FROM inputs WHERE key = ?",
+            "SELECT key, content_sha256, settings_sha256, state, job_id, submissions, upload_tokens,"
+            " first_sent_at FROM inputs WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
             return None
-        return Record(row[0], row[1], row[2], State(row[3]), row[4], row[5])
+        tokens = tuple((row[6] or "").split())
+        return Record(row[0], row[1], row[2], State(row[3]), row[4], row[5], tokens, row[7])
+
+    def job_ids(self) -> list[str]:
+        """Every job id the journal knows (jobs of earlier runs: never mistaken for lost creates)."""
+        return [row[0] for row in self._db.execute("SELECT job_id FROM inputs WHERE job_id IS NOT NULL")]
 
     def record(
         self,
@@ -156,8 +202,13 @@ class Journal:
         stage: str | None = None,
         error: str | None = None,
         new_submission: bool = False,
+        upload_token: str | None = None,
     ) -> None:
-        """Record a state change, durably, before the caller acts on it."""
+        """Record a state change, durably, before the caller acts on it.
+
+        ``upload_token`` (with ``submitting``) is added to the input's tokens, and the first one
+        sets ``first_sent_at``: what a later run needs to find the job of a create it never saw
+        answered."""
         now = time.time()
         with self._transaction():
             exists = self._db.execute("SELECT 1 FROM inputs WHERE key = ?", (key,)).fetchone() is not None
@@ -197,9 +248,16 @@ class Journal:
                         key,
                     ),
                 )
+            if upload_token is not None:
+                self._db.execute(
+                    "UPDATE inputs SET upload_tokens = TRIM(COALESCE(upload_tokens, '') || ' ' || ?),"
+                    " first_sent_at = COALESCE(first_sent_at, ?) WHERE key = ?",
+                    (upload_token, now, key),
+                )
+            detail = error if error is not None else (f"token {upload_token}" if upload_token else None)
             self._db.execute(
                 "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, ?, ?, ?)",
-                (key, state, job_id, error, now),
+                (key, state, job_id, detail, now),
             )
 
     def restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
@@ -211,7 +269,7 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
                 " content_sha256 = excluded.content_sha256, settings_sha256 = excluded.settings_sha256,"
                 " state = excluded.state, job_id = NULL, stage = NULL, error = NULL,"
-                " updated_at = excluded.updated_at",
+                " upload_tokens = NULL, first_sent_at = NULL, updated_at = excluded.updated_at",
                 (key, source, content_sha256, settings_sha256, State.QUEUED, now),
             )
             self._db.execute(

@@ -133,6 +133,19 @@ def _parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="submit inputs that failed in earlier runs again"
     )
     extract.add_argument(
+        "--resubmit-unknown",
+        action="store_true",
+        help="when the job of a create whose answer was lost cannot be found, submit it again "
+        "(reported as a possible duplicate) instead of failing it",
+    )
+    extract.add_argument(
+        "--search-time",
+        type=argument_type(_positive_float, "search time"),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to look for the job of a create whose answer was lost (default: 30)",
+    )
+    extract.add_argument(
         "--simulate", action="store_true", help="run against the built-in simulator (no key)"
     )
     extract.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -207,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             quota_name=args.quota_name,
             job_timeout=args.job_timeout,
             retry_failed=args.retry_failed,
+            resubmit_unknown=args.resubmit_unknown,
+            search_time=args.search_time,
             simulate=args.simulate,
             json=args.json,
             quiet=args.quiet,

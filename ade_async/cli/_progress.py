@@ -32,6 +32,8 @@ class Tally:
     in_flight: int = 0
     pending: int = 0  # still running server-side when the run stopped (deadline or interrupt)
     possible_duplicates: int = 0
+    reconciled: int = 0  # lost create answers whose job was found and adopted
+    outcome_unknown: int = 0  # lost create answers whose job was not found (failed, resumable)
     started: float = field(default_factory=time.monotonic)
 
     @property

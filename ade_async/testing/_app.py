@@ -648,12 +648,20 @@ async def _jobs(request: web.Request) -> web.Response:
 
     Times are ``time.monotonic()`` seconds of the simulator process (CLOCK_MONOTONIC on Linux, so
     comparable with another process's ``time.monotonic()`` on the same host): when each job was
-    created and when it reaches (or will reach) its terminal status.
+    created and when it reaches (or will reach) its terminal status. Each job also names its upload
+    (``filename``, ``content_sha256``), so a harness can tell which input made which job.
     """
     state = request.app[STATE_KEY]
     return web.json_response(
         [
-            {"job_id": job.job_id, "created": job.created, "done_at": job.done_at, "outcome": job.outcome}
+            {
+                "job_id": job.job_id,
+                "created": job.created,
+                "done_at": job.done_at,
+                "outcome": job.outcome,
+                "filename": job.filename,
+                "content_sha256": job.content_sha256,
+            }
             for job in state.jobs()
         ]
     )

@@ -1,0 +1,345 @@
+"""Finding the job of a create whose answer was lost: upload tokens and the search, sans-I/O.
+
+The API has no idempotency key (ade-api-notes §1), so a create whose request went out and whose
+answer was lost may or may not have made a job. The only part of a create that comes back later is
+the upload's file name: a completed job's result carries it as ``metadata.filename`` (ade-api-notes
+§2). So every upload is named ``<stem>.ade-<token><suffix>`` (``invoice.ade-k3j9x2q7m1ab4cde.md``):
+the user's name stays readable, and the token, 80 random bits (never derived from the key), makes
+the upload recognisable among every job of the key.
+
+When a create's outcome is unknown, :class:`ReconcileBook` decides how to look for its job:
+
+* **candidates** are listed jobs received in a window around the create: from ``sent_at`` minus
+  the allowed clock skew (``received_at`` is the server's clock, in whole seconds) to the moment the
+  outcome became unknown plus the skew. Jobs this client already knows (it created, adopted or
+  watches them) are not candidates. The window only limits what is fetched; the token decides.
+* a candidate the list shows **ended** is fetched once: a completed job whose ``metadata.filename``
+  carries a pending token is that create's job (**found**, adopted). Other ended candidates are
+  settled and never fetched again; failed and cancelled jobs carry no file name and stay
+  *unidentified*.
+* a candidate **still pending or processing** cannot tell yet (no result, no file name): the search
+  goes on while such candidates remain, up to ``max_search_time``.
+* the list lags behind writes (the official SDK's own test retries for about 12 s), so absence is
+  never proof: with no candidate left running, the search ends after ``search_time`` as
+  **not found**, and the caller decides (resubmit only if allowed, reporting a possible duplicate).
+
+One book serves every pending search of a client, so one list scan every ``list_interval`` answers
+all of them; the async shell is :class:`ade_async._reconciler.Reconciler`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "Candidate",
+    "Found",
+    "NotFound",
+    "ReconcileBook",
+    "ReconcilePolicy",
+    "SearchReport",
+    "new_upload_token",
+    "tag_filename",
+    "token_of",
+]
+
+_TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
+#: ``.ade-`` then 16 base32 characters (80 bits), before the suffix if the name has one.
+_TOKEN_PATTERN: Final = re.compile(r"\.ade-([a-z2-7]{16})(?:\.[^./\\]*)?$")
+
+
+def new_upload_token() -> str:
+    """A fresh random token: 80 bits from the OS's CSPRNG, lowercase base32 (header-safe)."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+def tag_filename(filename: str, token: str) -> str:
+    """``invoice.md`` -> ``invoice.ade-<token>.md``: the user's name stays recognisable."""
+    stem, suffix = os.path.splitext(filename)
+    if not stem:  # ".md" alone: splitext sees no suffix
+        stem, suffix = "document", filename
+    return f"{stem}.ade-{token}{suffix}"
+
+
+def token_of(filename: str | None) -> str | None:
+    """The upload token a file name carries, or ``None``."""
+    if not filename:
+        return None
+    match = _TOKEN_PATTERN.search(filename)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReconcilePolicy:
+    """How a client looks for the job of a create whose answer was lost.
+
+    Args:
+        search_time: seconds to keep looking when no candidate job is still running (the list
+            lags behind writes, so a job may appear late).
+        max_search_time: the hard bound, in seconds, while candidates in the window are still
+            pending or processing (they cannot be identified before they complete).
+        list_interval: seconds between scans of the job list (one scan serves every search).
+        clock_skew: seconds of disagreement allowed between this machine's clock and the
+            server's ``received_at``.
+        max_pages: the most list pages (of 100 jobs) one scan reads.
+        resubmit_unknown: when the search ends without finding the job, send the create again
+            (reported as a possible duplicate) instead of failing with
+            :class:`CreateOutcomeUnknownError`.
+
+    Example::
+
+        Client(reconcile=ReconcilePolicy(resubmit_unknown=True))
+    """
+
+    search_time: float = 30.0
+    max_search_time: float = 600.0
+    list_interval: float = 3.0
+    clock_skew: float = 60.0
+    max_pages: int = 20
+    resubmit_unknown: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.search_time <= self.max_search_time:
+            raise ValueError("expected 0 <= search_time <= max_search_time")
+        if self.list_interval <= 0:
+            raise ValueError(f"list_interval must be positive, got {self.list_interval}")
+        if self.clock_skew < 0:
+            raise ValueError(f"clock_skew must not be negative, got {self.clock_skew}")
+        if self.max_pages < 1:
+            raise ValueError(f"max_pages must be at least 1, got {self.max_pages}")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One job of a list page, as the search sees it."""
+
+    job_id: str
+    status: str
+    received_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SearchReport:
+    """What a search that did not find its job learned.
+
+    Attributes:
+        seconds: how long it looked.
+        candidates_checked: candidate jobs fetched and found to carry another token.
+        still_running: candidate jobs still pending or processing when it stopped: one of them
+            may be the create's job.
+        unidentified: candidate jobs that ended failed or cancelled (they carry no file name):
+            one of them may be the create's job.
+    """
+
+    seconds: float
+    candidates_checked: int
+    still_running: tuple[str, ...]
+    unidentified: tuple[str, ...]
+
+    def describe(self) -> str:
+        text = f"a search of {self.seconds:.0f} s checked {self.candidates_checked} candidate jobs"
+        if self.still_running:
+            some = ", ".join(self.still_running[:5])
+            text += f"; {len(self.still_running)} still running could be it ({some})"
+        if self.unidentified:
+            some = ", ".join(self.unidentified[:5])
+            text += f"; {len(self.unidentified)} failed without a file name ({some})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The create's job was found: adopt it."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """The search ended without finding the job (which does not prove there is none)."""
+
+    report: SearchReport
+
+
+@dataclass(slots=True, eq=False)
+class _Search:
+    tokens: frozenset[str]
+    earliest: float  # wall seconds: the window of received_at
+    latest: float
+    started: float  # the book's clock
+    running: set[str] = field(default_factory=set)
+    unidentified: set[str] = field(default_factory=set)
+    checked: int = 0
+
+
+class ReconcileBook:
+    """Every pending search of one client, and the jobs it already knows. No I/O, no clock.
+
+    ``now`` is the caller's monotonic clock; ``wall`` values are Unix seconds, comparable with
+    the API's ``received_at``.
+    """
+
+    def __init__(self, policy: ReconcilePolicy) -> None:
+        self.policy = policy
+        self._searches: dict[int, _Search] = {}
+        self._next_key = 0
+        # Known and settled job ids, forgotten once older than any window can reach back.
+        self._known: set[str] = set()
+        self._known_order: deque[tuple[float, str]] = deque()
+        self._settled: set[str] = set()
+        # Tokens of the settled jobs: a search that starts after its job was fetched for another
+        # search must still find it (settled jobs are never fetched again).
+        self._settled_tokens: dict[str, str] = {}
+        self._fetching: dict[str, float] = {}  # candidate id -> its received_at
+        self._last_scan: float | None = None
+
+    # --- registering ---------------------------------------------------------------------------
+
+    def start(self, tokens: Iterable[str], *, sent_at: float, unknown_at: float, now: float) -> int:
+        """Start looking for the job of a create sent at ``sent_at`` (wall) whose outcome became
+        unknown at ``unknown_at`` (wall; the crash or resume time when the process died). Returns
+        the search's key."""
+        skew = self.policy.clock_skew
+        key = self._next_key
+        self._next_key += 1
+        # received_at is whole seconds: one more second of slack on each side.
+        self._searches[key] = _Search(
+            frozenset(tokens), earliest=sent_at - skew - 1.0, latest=unknown_at + skew + 1.0, started=now
+        )
+        return key
+
+    def recall(self, tokens: Iterable[str]) -> Found | None:
+        """The job carrying one of ``tokens`` if a scan already fetched it for another search."""
+        for token in tokens:
+            job_id = self._settled_tokens.get(token)
+            if job_id is not None:
+                return Found(job_id)
+        return None
+
+    def cancel(self, key: int) -> None:
+        """Stop a search (its caller went away)."""
+        self._searches.pop(key, None)
+
+    def note_known(self, job_id: str, *, wall: float) -> None:
+        """A job this client created, adopted or watches: never a candidate."""
+        if job_id not in self._known:
+            self._known.add(job_id)
+            self._known_order.append((wall, job_id))
+
+    @property
+    def searching(self) -> int:
+        """Searches in progress."""
+        return len(self._searches)
+
+    # --- scanning ------------------------------------------------------------------------------
+
+    def scan_due(self, now: float) -> bool:
+        """Whether a list scan should run now."""
+        return bool(self._searches) and (
+            self._last_scan is None or now >= self._last_scan + self.policy.list_interval
+        )
+
+    def oldest_wanted(self) -> float | None:
+        """The earliest ``received_at`` any search wants: a newest-first scan may stop at a page
+        older than this."""
+        return min((s.earliest for s in self._searches.values()), default=None)
+
+    def on_listing(self, jobs: Iterable[Candidate], *, now: float) -> list[str]:
+        """Take one scan's jobs; return the ids to fetch (ended candidates not yet settled)."""
+        self._last_scan = now
+        to_fetch: list[str] = []
+        searches = list(self._searches.values())
+        for job in jobs:
+            if job.job_id in self._known or job.job_id in self._settled:
+                continue
+            for search in searches:
+                if not search.earliest <= job.received_at <= search.latest:
+                    continue
+                if job.status in _TERMINAL:
+                    search.running.discard(job.job_id)
+                    if job.job_id not in self._fetching:
+                        self._fetching[job.job_id] = job.received_at
+                        to_fetch.append(job.job_id)
+                else:
+                    search.running.add(job.job_id)
+        return to_fetch
+
+    def on_job(self, job_id: str, *, status: str, filename: str | None) -> list[tuple[int, Found]]:
+        """Take a fetched candidate; return the searches it ends (at most one, unless two
+        searches share a token)."""
+        received_at = self._fetching.pop(job_id, None)
+        token = token_of(filename)
+        found = [key for key, s in self._searches.items() if token is not None and token in s.tokens]
+        for key in found:
+            del self._searches[key]
+        if found:
+            self._known.add(job_id)
+            return [(key, Found(job_id)) for key in found]
+        if status not in _TERMINAL:
+            return []  # the list ran ahead of the get: look again on a later scan
+        self._settled.add(job_id)
+        if token is not None:
+            self._settled_tokens[token] = job_id
+        for search in self._searches.values():
+            search.running.discard(job_id)
+            if received_at is None or not search.earliest <= received_at <= search.latest:
+                continue
+            if filename is None:
+                search.unidentified.add(job_id)
+            else:
+                search.checked += 1
+        return []
+
+    def on_fetch_failed(self, job_id: str) -> None:
+        """A candidate could not be fetched: a later scan offers it again."""
+        self._fetching.pop(job_id, None)
+
+    def on_vanished(self, job_id: str) -> None:
+        """A candidate answered 404 (another key's, or gone): settle it."""
+        self._fetching.pop(job_id, None)
+        self._settled.add(job_id)
+        for search in self._searches.values():
+            search.running.discard(job_id)
+
+    def expire(self, *, now: float, wall: float) -> list[tuple[int, NotFound]]:
+        """End the searches whose time is up; forget known jobs no window can reach."""
+        ended: list[tuple[int, NotFound]] = []
+        for key, search in list(self._searches.items()):
+            elapsed = now - search.started
+            if elapsed >= self.policy.max_search_time or (
+                elapsed >= self.policy.search_time and not search.running
+            ):
+                del self._searches[key]
+                report = SearchReport(
+                    seconds=elapsed,
+                    candidates_checked=search.checked,
+                    still_running=tuple(sorted(search.running)),
+                    unidentified=tuple(sorted(search.unidentified)),
+                )
+                ended.append((key, NotFound(report)))
+        horizon = wall - 2 * (self.policy.max_search_time + self.policy.clock_skew) - 3600.0
+        while self._known_order and self._known_order[0][0] < horizon:
+            self._known.discard(self._known_order.popleft()[1])
+        if not self._searches:
+            # Only meaningful while some search runs: the next search fetches afresh.
+            self._settled.clear()
+            self._settled_tokens.clear()
+        return ended
+
+    def next_wake(self, now: float) -> float | None:
+        """When the shell should act next (a scan or a search's end), or ``None`` when idle."""
+        if not self._searches:
+            return None
+        scan = now if self._last_scan is None else self._last_scan + self.policy.list_interval
+        ends = min(
+            s.started + (self.policy.max_search_time if s.running else self.policy.search_time)
+            for s in self._searches.values()
+        )
+        return min(scan, ends)

@@ -1,0 +1,160 @@
+"""The async shell of :class:`~ade_async._reconcile.ReconcileBook`: one task per client that scans
+the job list and fetches candidates for every create whose answer was lost.
+
+One scan (newest first, 100 jobs a page, stopping at a page older than every search's window)
+serves all pending searches, at most every ``list_interval`` seconds: the list lags and is paged,
+and hammering it would only spend the read budget. Candidates are fetched with the client's own
+retried reads. A failed scan or fetch is logged and tried again at the next scan; it never ends a
+search early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import anyio
+
+from ._clock import Clock, TimerHandle
+from ._errors import ADEError, ClientClosedError, NotFoundError
+from ._reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
+from ._stats import Counters
+from ._wire import ExtractJobStatusResponse, JobsListResponse
+
+__all__ = ["Reconciler"]
+
+logger = logging.getLogger("ade_async")
+
+ListPage = Callable[[int], Awaitable[JobsListResponse]]
+GetJob = Callable[[str], Awaitable[ExtractJobStatusResponse]]
+
+
+class Reconciler:
+    """Looks for the jobs of creates whose outcome is unknown. :meth:`run` is its one task."""
+
+    def __init__(
+        self,
+        *,
+        policy: ReconcilePolicy,
+        list_page: ListPage,
+        get_job: GetJob,
+        clock: Clock,
+        counters: Counters,
+    ) -> None:
+        self.book = ReconcileBook(policy)
+        self._list_page = list_page
+        self._get_job = get_job
+        self._clock = clock
+        self._counters = counters
+        self._waiters: dict[int, asyncio.Future[Found | NotFound]] = {}
+        self._wake = anyio.Event()
+        self._closed: ADEError | None = None
+
+    def note_known(self, job_ids: Iterable[str]) -> None:
+        """Jobs this client created, adopted or watches: never candidates."""
+        wall = time.time()
+        for job_id in job_ids:
+            self.book.note_known(job_id, wall=wall)
+
+    async def find(self, tokens: Iterable[str], *, sent_at: float, unknown_at: float) -> Found | NotFound:
+        """Search until the job carrying one of ``tokens`` is found or the search ends.
+
+        Args:
+            tokens: the upload tokens of every create sent for this input.
+            sent_at: Unix time the first of those creates was sent.
+            unknown_at: Unix time its outcome became unknown (or the process died).
+        """
+        if self._closed is not None:
+            raise self._closed
+        tokens = tuple(tokens)
+        known = self.book.recall(tokens)
+        if known is not None:
+            return known
+        key = self.book.start(tokens, sent_at=sent_at, unknown_at=unknown_at, now=self._clock.now())
+        future: asyncio.Future[Found | NotFound] = asyncio.get_running_loop().create_future()
+        self._waiters[key] = future
+        self._wake.set()
+        try:
+            return await future
+        finally:
+            if self._waiters.pop(key, None) is not None:  # cancelled, or closed: stop looking
+                self.book.cancel(key)
+
+    def close(self, error: ADEError) -> None:
+        """Fail every pending search with ``error``; no new search is accepted."""
+        self._closed = error
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(error)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The one loop: scan when due, resolve what the scan found, sleep until the next step."""
+        while self._closed is None:
+            now = self._clock.now()
+            if self.book.scan_due(now):
+                await self._scan(now)
+            self._settle(self.book.expire(now=self._clock.now(), wall=time.time()))
+            await self._sleep_until(self.book.next_wake(self._clock.now()))
+
+    async def _scan(self, now: float) -> None:
+        oldest = self.book.oldest_wanted()
+        seen: list[Candidate] = []
+        try:
+            for page in range(self.book.policy.max_pages):
+                self._counters.reconcile_requests += 1
+                listing = await self._list_page(page)
+                seen.extend(Candidate(j.job_id, j.status, float(j.received_at)) for j in listing.jobs)
+                # Newest first, as the API lists (and as v2 documents; v1 does not say): a page
+                # entirely older than every window ends the scan. Were the order different, the
+                # scan would only read more pages, never conclude wrongly: the token decides.
+                if not listing.has_more or not listing.jobs:
+                    break
+                if oldest is not None and all(j.received_at < oldest for j in listing.jobs):
+                    break
+        except ClientClosedError:
+            raise
+        except ADEError as error:
+            logger.debug("reconcile scan failed (%s); trying again at the next scan", error)
+        for job_id in self.book.on_listing(seen, now=now):
+            self._counters.reconcile_requests += 1
+            try:
+                job = await self._get_job(job_id)
+            except NotFoundError:
+                self.book.on_vanished(job_id)
+                continue
+            except ClientClosedError:
+                raise
+            except ADEError as error:
+                logger.debug("reconcile fetch of %s failed (%s)", job_id, error)
+                self.book.on_fetch_failed(job_id)  # fetched again after the next scan
+                continue
+            self._settle(self.book.on_job(job_id, status=job.status, filename=_filename(job)))
+
+    def _settle(self, ended: Iterable[tuple[int, Found | NotFound]]) -> None:
+        for key, outcome in ended:
+            future = self._waiters.pop(key, None)
+            if future is not None and not future.done():
+                future.set_result(outcome)
+
+    async def _sleep_until(self, wake_at: float | None) -> None:
+        self._wake = anyio.Event()
+        timer: TimerHandle | None = None
+        if wake_at is not None:
+            timer = self._clock.call_at(wake_at, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+def _filename(job: ExtractJobStatusResponse) -> str | None:
+    """The upload's file name as the job reports it (completed jobs only)."""
+    if job.metadata is not None:
+        return job.metadata.filename
+    if job.data is not None:
+        return job.data.metadata.filename
+    return None
