@@ -3,25 +3,35 @@
 Following the official SDK (ade-api-notes §8): an ``os.PathLike`` is a file to upload, a ``str`` is
 Markdown content (never a path), and ``bytes`` are content too. Files are read with aiofiles so a
 large or slow file never blocks the event loop.
+
+A path must name a regular file of at most :data:`MAX_FILE_BYTES`: a FIFO or a device would block
+or never end (``/dev/zero``), and a huge file would be read whole into memory before any API could
+refuse it. Both get an :class:`InputError` before a byte is read.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TypeAlias
 
 import aiofiles
+import aiofiles.os
 
 from ._errors import InputError
 
-__all__ = ["DEFAULT_FILENAME", "MarkdownInput", "read_markdown"]
+__all__ = ["DEFAULT_FILENAME", "MAX_FILE_BYTES", "MarkdownInput", "read_markdown"]
 
 #: Any of: a path to a Markdown file, Markdown text, or Markdown bytes.
 MarkdownInput: TypeAlias = "str | bytes | os.PathLike[str]"
 
 #: The file name sent with content given as ``str`` or ``bytes`` (the API wants a ``.md`` name).
 DEFAULT_FILENAME = "document.md"
+
+#: The largest Markdown file read from a path: 50 MiB, the ``ade-async`` command's ``--max-size``
+#: default. The API publishes no limit; content passed as ``bytes`` is not limited here.
+MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 async def read_markdown(markdown: MarkdownInput, *, filename: str | None = None) -> tuple[bytes, str]:
@@ -33,14 +43,25 @@ async def read_markdown(markdown: MarkdownInput, *, filename: str | None = None)
             ``document.md`` for content.
 
     Raises:
-        InputError: the file cannot be read (missing, a directory, no permission, I/O error).
+        InputError: the file cannot be read (missing, a directory, not a regular file, no
+            permission, a symbolic link loop, I/O error) or is over :data:`MAX_FILE_BYTES`.
         TypeError: ``markdown`` is of an unsupported type.
     """
     if isinstance(markdown, os.PathLike):
         path = Path(os.fspath(markdown))
         try:
+            # Checked before opening: opening a FIFO blocks until a writer comes.
+            info = await aiofiles.os.stat(path)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"Not a regular file (a FIFO, socket or device): {path}", path=str(path))
+            if info.st_size > MAX_FILE_BYTES:
+                raise _too_large(path, info.st_size)
             async with aiofiles.open(path, "rb") as handle:
-                content = await handle.read()
+                content = await handle.read(MAX_FILE_BYTES + 1)
+            if len(content) > MAX_FILE_BYTES:  # it grew since the check
+                raise _too_large(path, len(content))
         except FileNotFoundError as exc:
             raise InputError(f"Markdown file not found: {path}", path=str(path)) from exc
         except IsADirectoryError as exc:
@@ -60,4 +81,12 @@ async def read_markdown(markdown: MarkdownInput, *, filename: str | None = None)
         return bytes(markdown), filename or DEFAULT_FILENAME
     raise TypeError(
         f"markdown must be a path (os.PathLike), str content or bytes content, not {type(markdown).__name__}"
+    )
+
+
+def _too_large(path: Path, size: int) -> InputError:
+    return InputError(
+        f"Markdown file too large: {path} has {size} bytes, over the {MAX_FILE_BYTES} read from a path "
+        "(pass the content as bytes to send it anyway)",
+        path=str(path),
     )

@@ -30,7 +30,6 @@ all of them; the async shell is :class:`ade_async._reconciler.Reconciler`.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
 from collections import deque
@@ -62,10 +61,12 @@ def new_upload_token() -> str:
 
 def tag_filename(filename: str, token: str) -> str:
     """``invoice.md`` -> ``invoice.ade-<token>.md``: the user's name stays recognisable."""
-    stem, suffix = os.path.splitext(filename)
-    if not stem:  # ".md" alone: splitext sees no suffix
-        stem, suffix = "document", filename
-    return f"{stem}.ade-{token}{suffix}"
+    # The token goes before the last extension, which the API checks (".md"). Not os.path.splitext:
+    # it sees no extension at all in "..md" or ".md".
+    base, dot, extension = filename.rpartition(".")
+    if not dot:
+        return f"{filename}.ade-{token}"
+    return f"{base or 'document'}.ade-{token}.{extension}"
 
 
 def token_of(filename: str | None) -> str | None:

@@ -8,8 +8,10 @@ The create endpoint takes ``schema`` as a JSON *string* form field (ade-api-note
 
 :func:`prepare_schema` also mirrors the API's documented schema errors (seed 002, ade-api-notes §7),
 so a batch with a bad schema fails before any job is created: the root must be an object with
-``"type": "object"``; local ``$ref`` cycles are refused; and with ``strict=True`` the keywords the
-API rejects are refused too (with ``strict=False`` the API prunes them, so they pass).
+``"type": "object"``; ``properties`` must map names to schemas (objects); local ``$ref`` cycles are
+refused; and with ``strict=True`` the keywords the API rejects are refused too (with
+``strict=False`` the API prunes them, so they pass). A schema nested too deeply to be read or
+written (thousands of levels) is refused with a :class:`SchemaError` too, never a crash.
 """
 
 from __future__ import annotations
@@ -109,8 +111,19 @@ def prepare_schema(schema: SchemaInput, *, strict: bool) -> str:
     Raises:
         SchemaError: the API would refuse this schema (``problems`` lists why).
     """
+    try:
+        return _checked_schema(schema, strict=strict)
+    except RecursionError:
+        # msgspec and the checks below recurse per level; a hostile schema must not crash the caller.
+        raise SchemaError(
+            "The schema is nested too deeply to be checked or sent", problems=["nested too deeply"]
+        ) from None
+
+
+def _checked_schema(schema: SchemaInput, *, strict: bool) -> str:
     document = schema_to_dict(schema)
     problems = list(_root_problems(document))
+    problems.extend(_malformed_properties(document, ""))
     problems.extend(_ref_cycles(document))
     if strict:
         problems.extend(
@@ -140,6 +153,31 @@ def _inline_root(generated: dict[str, Any]) -> dict[str, Any]:
 def _root_problems(document: dict[str, Any]) -> Iterator[str]:
     if document.get("type") != "object":
         yield 'the root must have "type": "object"'
+
+
+def _malformed_properties(node: Any, path: str) -> Iterator[str]:
+    """Where ``properties`` is not a map of schemas (the API: "not a valid JSON schema")."""
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else key
+        if key == "properties":
+            if not isinstance(value, dict):
+                yield f"{where} is not an object"
+                continue
+            for name, sub in value.items():
+                if not isinstance(sub, dict):
+                    yield f"{where}.{name} is not a schema (an object)"
+                else:
+                    yield from _malformed_properties(sub, f"{where}.{name}")
+        elif key in _SCHEMA_VALUED:
+            yield from _malformed_properties(value, where)
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            for name, sub in value.items():
+                yield from _malformed_properties(sub, f"{where}.{name}")
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _malformed_properties(sub, f"{where}[{i}]")
 
 
 def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -49,6 +49,8 @@ def test_upload_names_keep_the_users_name_and_carry_a_random_token() -> None:
     assert token_of(tagged) == token
     assert token_of(tag_filename("a.b.MD", token)) == token
     assert token_of(tag_filename(".md", token)) == token
+    for name in ("..md", ".md", "notes.final.md"):  # the API checks the extension: it stays last
+        assert tag_filename(name, token).endswith(f".ade-{token}.md")
     assert token_of("invoice.md") is None
     assert token_of(None) is None
     assert token_of("invoice.ade-short.md") is None

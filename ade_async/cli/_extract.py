@@ -407,7 +407,13 @@ class _Run:
         except ADEError as exc:
             await self._fail(item, "job", exc, job_id=handle.job_id)
             return
-        await write_atomic(item.output, result.raw)
+        try:
+            await write_atomic(item.output, result.raw)
+        except OSError as exc:
+            # This input fails alone and the run goes on. Its job stays journaled as submitted, so
+            # a re-run collects the result by job id (no new job) once the output can be written.
+            await self._fail(item, "write", exc, job_id=handle.job_id, journal=False)
+            return
         if item.error_output is not None:
             await remove_quietly(item.error_output)
         self.journal.record(item.key, State.COMPLETED, job_id=handle.job_id)
@@ -421,6 +427,7 @@ class _Run:
         *,
         job_id: str | None,
         state: State = State.FAILED,
+        journal: bool = True,
     ) -> None:
         if item.error_output is None:
             print(f"ade-async: {item.source}: {error}", file=self.stderr)
@@ -430,15 +437,16 @@ class _Run:
                 await write_atomic(item.error_output, document)
             except OSError as exc:  # the error file itself could not be written: say so, go on
                 print(f"ade-async: cannot write {item.error_output}: {exc.strerror}", file=self.stderr)
-        self.journal.record(
-            item.key,
-            state,
-            source=str(item.source),
-            settings_sha256=self.settings,
-            job_id=job_id,
-            stage=stage,
-            error=f"{type(error).__name__}: {error}",
-        )
+        if journal:  # False: the journal keeps what it holds (a job to collect again)
+            self.journal.record(
+                item.key,
+                state,
+                source=str(item.source),
+                settings_sha256=self.settings,
+                job_id=job_id,
+                stage=stage,
+                error=f"{type(error).__name__}: {error}",
+            )
         self.tally.failed += 1
 
     async def _read(self, item: Input) -> bytes:

@@ -21,7 +21,9 @@ async def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either absent, the old file, or the
     whole new file: write a temporary sibling, then rename it over (atomic on POSIX)."""
     await aiofiles.os.makedirs(path.parent, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # The name is cut short so the temporary name fits wherever the final one does (255 bytes,
+    # even in 4-byte characters).
+    temporary = path.with_name(f".{path.name[:40]}.{secrets.token_hex(6)}.tmp")
     try:
         async with aiofiles.open(temporary, "wb") as handle:
             await handle.write(data)

@@ -17,8 +17,9 @@ with the clock and are extracted deterministically from the Markdown (the rule i
 ``ade_async.testing._extraction``); ``<!-- ade-sim: ... -->`` markers in a document make its job
 fail, be cancelled, take a given time or report an unknown status. Quotas, ``Retry-After``
 forms, list lag, large results behind ``output_url`` and faults (5xx, dropped connections, lost
-responses, slow or malformed answers, 429) are configurable, and counters show what a client
-did (duplicate jobs, API keys sent to ``output_url``, creates per window).
+responses, slow, truncated or non-JSON answers, 429, 404 for a live job, expired output URLs)
+are configurable, and counters show what a client did (duplicate jobs, API keys sent to
+``output_url``, creates per window).
 
 :class:`FakeClock` is a manually advanced clock for ade_async's injected-time components.
 """
@@ -29,6 +30,7 @@ from ._clock import FakeClock
 from ._config import (
     DEFAULT_MODEL,
     ENDPOINTS,
+    FAULT_ENDPOINTS,
     FAULT_KINDS,
     RETRY_AFTER_FORMS,
     Endpoint,
@@ -45,6 +47,7 @@ from ._state import SimulatorState
 __all__ = [
     "DEFAULT_MODEL",
     "ENDPOINTS",
+    "FAULT_ENDPOINTS",
     "FAULT_KINDS",
     "RETRY_AFTER_FORMS",
     "UNSUPPORTED_SCHEMA_KEYWORDS",

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .._parsing import argument_type, parse_latency, parse_rate
-from ._config import RetryAfterForm, SimulatorConfig
+from ._config import ENDPOINTS, Faults, RetryAfterForm, SimulatorConfig
 from ._simulator import Simulator
 
 __all__ = ["main"]
@@ -80,6 +80,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="result size above which results go through output_url (default: 1000000)",
     )
+    faults = parser.add_argument_group(
+        "random faults", "probabilities per request, drawn with the seeded RNG; together at most 1"
+    )
+    faults.add_argument(
+        "--error-rate", type=float, default=0.0, metavar="P", help="a 500, 502 or 503, on every endpoint"
+    )
+    faults.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="the connection closed without an answer, nothing done, on every endpoint",
+    )
+    faults.add_argument(
+        "--lost-response-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="a create carried out whose answer is lost (the client cannot know the job exists)",
+    )
+    faults.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="the request carried out and its JSON answer cut in half, on every endpoint",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulator's random decisions")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages to stderr")
     return parser
@@ -112,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             retry_after=_RETRY_AFTER_CHOICES[args.retry_after],
             list_lag=args.list_lag,
             output_url_threshold=args.output_url_threshold,
+            faults=Faults(
+                error_rate=dict.fromkeys(ENDPOINTS, args.error_rate),
+                drop_rate=dict.fromkeys(ENDPOINTS, args.drop_rate),
+                lost_response_rate=args.lost_response_rate,
+                malformed_rate=dict.fromkeys(ENDPOINTS, args.malformed_rate),
+            ),
             seed=args.seed,
         )
     except ValueError as exc:

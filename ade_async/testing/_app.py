@@ -15,9 +15,10 @@ Routes (paths and shapes from the vendor's OpenAPI spec and seeds 000-002):
 Error bodies follow seed 002: the create endpoint answers ``{"error": ...}``, get and list
 ``{"message": ...}``, and every 422 is FastAPI's ``{"detail": [{"loc", "msg", "type"}]}``.
 
-Faults are applied around the handlers (see ``Faults``): "drop" closes the connection before
-anything is done; "lost_response" does the work and then closes it; "malformed" does the work
-and cuts the body in half.
+Faults are applied around the handlers (see ``Faults`` and ``Simulator.inject``): "drop" closes
+the connection before anything is done; "lost_response" does the work and then closes it;
+"malformed" does the work and cuts the body in half; "not_json" does the work and answers an HTML
+page; "404" and "expired" answer as a missing job and an expired URL would, doing nothing.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ DOWNLOAD_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 _JSON: Final = "application/json"
 _XML: Final = "application/xml"
 _XML_DECLARATION: Final = '<?xml version="1.0" encoding="UTF-8"?>\n'
+#: What an intercepting proxy or captive portal puts where the JSON should be ("not_json").
+_HTML_PAGE: Final = (
+    b"<html><head><title>Gateway</title></head><body>Please sign in to the network.</body></html>"
+)
 _LIST_STATUSES: Final = tuple(sorted(status.value for status in JobStatus))
 _INTEGER: Final = re.compile(r"^[+-]?\d+$")
 
@@ -239,7 +244,12 @@ def _endpoint(endpoint: Endpoint, handle: _Handler) -> Callable[[web.Request], A
             status = int(fault)
             answer = _error(endpoint, status, f"Simulated server error ({status})")
         elif fault == "429":
-            answer = _too_many(state, endpoint, state.quota_wait(time.monotonic()))
+            wait = state.quota_wait(time.monotonic())
+            answer = _too_many(state, endpoint, state.config.fault_retry_after if wait is None else wait)
+        elif fault == "404":
+            answer = _error(endpoint, 404, "Job not found")
+        elif fault == "expired":
+            answer = _error(endpoint, 403, "Request has expired", code="AccessDenied")
         else:
             if fault == "slow":
                 await asyncio.sleep(state.config.faults.slow_seconds)
@@ -248,6 +258,8 @@ def _endpoint(endpoint: Endpoint, handle: _Handler) -> Callable[[web.Request], A
                 return _hang_up(request, state, endpoint, ctx)
             if fault == "malformed":
                 answer.body = answer.body[: len(answer.body) // 2]
+            elif fault == "not_json":
+                answer.body, answer.content_type = _HTML_PAGE, "text/html"
         state.requests[(endpoint, answer.status)] += 1
         _record(state, endpoint, request, ctx, answer)
         return web.Response(

@@ -16,6 +16,7 @@ from typing import Final, Literal, TypeAlias, get_args
 __all__ = [
     "DEFAULT_MODEL",
     "ENDPOINTS",
+    "FAULT_ENDPOINTS",
     "FAULT_KINDS",
     "RETRY_AFTER_FORMS",
     "SUPPORTED_MODEL",
@@ -29,7 +30,9 @@ __all__ = [
 #: The simulator's endpoints, as named in stats, faults and recorded exchanges.
 Endpoint: TypeAlias = Literal["create", "get", "list", "download"]
 #: What can go wrong with one request; see :class:`Faults` and ``Simulator.inject``.
-FaultKind: TypeAlias = Literal["500", "502", "503", "drop", "lost_response", "slow", "malformed", "429"]
+FaultKind: TypeAlias = Literal[
+    "500", "502", "503", "drop", "lost_response", "slow", "malformed", "not_json", "429", "404", "expired"
+]
 #: How a 429 says when to come back: no header (like the documented API), ``Retry-After`` in
 #: integer seconds, ``retry-after-ms``, or ``Retry-After`` as an HTTP-date.
 RetryAfterForm: TypeAlias = Literal["seconds", "ms", "date"] | None
@@ -37,6 +40,14 @@ RetryAfterForm: TypeAlias = Literal["seconds", "ms", "date"] | None
 ENDPOINTS: Final[tuple[Endpoint, ...]] = get_args(Endpoint)
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
 RETRY_AFTER_FORMS: Final[tuple[RetryAfterForm, ...]] = (None, "seconds", "ms", "date")
+#: The faults that make sense on one endpoint only (the others apply to every endpoint).
+FAULT_ENDPOINTS: Final[Mapping[str, Endpoint]] = types.MappingProxyType(
+    {
+        "lost_response": "create",  # a create carried out whose answer is lost
+        "404": "get",  # an existing job the service momentarily does not find (a lagging replica)
+        "expired": "download",  # a presigned output_url past its expiry
+    }
+)
 
 #: The only extraction model the documented API still accepts (ade-api-notes §7: the older
 #: snapshots "are deprecated and will result in errors").
@@ -154,6 +165,8 @@ class SimulatorConfig:
         output_url_threshold: encoded result size in bytes above which a completed job's result
             is served through ``output_url`` instead of ``data`` (the API's is 1 MB).
         output_url_ttl: seconds an ``output_url`` stays valid after the GET that issued it.
+        fault_retry_after: seconds a 429 *fault* (injected or random) asks the client to wait,
+            in the ``retry_after`` form (a quota 429 announces its real wait).
         org_id: the organisation id reported in responses.
         default_model: what an absent ``model`` and ``extract-latest`` resolve to.
         faults: random faults; see :class:`Faults`.
@@ -173,6 +186,7 @@ class SimulatorConfig:
     list_lag: float = 0.0
     output_url_threshold: int = 1_000_000
     output_url_ttl: float = 3600.0
+    fault_retry_after: float = 1.0
     org_id: str = "org-simulator"
     default_model: str = DEFAULT_MODEL
     faults: Faults = field(default_factory=Faults)
@@ -226,6 +240,10 @@ class SimulatorConfig:
         if not _finite_non_negative(self.output_url_ttl) or self.output_url_ttl <= 0:
             raise ValueError(
                 f"output_url_ttl must be a finite number of seconds > 0, got {self.output_url_ttl!r}"
+            )
+        if not _finite_non_negative(self.fault_retry_after) or self.fault_retry_after <= 0:
+            raise ValueError(
+                f"fault_retry_after must be a finite number of seconds > 0, got {self.fault_retry_after!r}"
             )
         if not isinstance(self.org_id, str) or not self.org_id:
             raise ValueError("org_id must be a non-empty string")

@@ -14,7 +14,10 @@ the documented ones (https://docs.landing.ai/ade/ade-extract-troubleshoot, seed 
    to nothing, or ``properties``/a property that is not an object -> 422 ``The provided JSON object
    was not a valid JSON schema``. Sibling keys of a ``$ref`` override the target's. Remote refs
    are dropped. ``$defs``, ``definitions``, ``$schema``, ``$id``, ``$anchor`` and the
-   ``$dynamic*``/``$recursive*`` keywords are removed (ade-api-notes §7);
+   ``$dynamic*``/``$recursive*`` keywords are removed (ade-api-notes §7). The simulator's own
+   guard, not a documented limit: refs that expand to more than 200,000 schema nodes (a "billion
+   laughs" of refs to refs) -> 422 ``The provided JSON object was not a valid JSON schema``, so a
+   hostile schema cannot hang it;
 5. keywords the API does not support (:data:`UNSUPPORTED_SCHEMA_KEYWORDS`), found anywhere in a
    schema position (not in property names, enum values or defaults): with ``strict`` -> 422 ``The
    following schema fields were not supported: <sorted, ", "-separated>``; without ``strict``
@@ -138,6 +141,8 @@ _MSG_NOT_OBJECT: Final = "The provided JSON must parse to an object at the root"
 _MSG_ROOT_TYPE: Final = 'The provided schema must have "type": "object" for the root'
 _MSG_CYCLE: Final = "The provided schema contains recursive local $ref cycles"
 _MSG_INVALID: Final = "The provided JSON object was not a valid JSON schema"
+#: The most nodes a schema may expand to once its local refs are resolved (the simulator's guard).
+_MAX_EXPANDED_NODES: Final = 200_000
 _MSG_UNSUPPORTED: Final = "The following schema fields were not supported: "
 _MSG_NONCONFORMANT: Final = "Extracted data does not completely conform to the requested schema: "
 
@@ -444,6 +449,17 @@ def _build(raw: Any, name: str, path: str) -> FieldSpec:
     )
 
 
+def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
+    """The nodes of ``node`` as a tree (shared sub-schemas counted every time they appear)."""
+    if not isinstance(node, dict | list):
+        return 1
+    known = memo.get(id(node))
+    if known is None:
+        children = node.values() if isinstance(node, dict) else node
+        known = memo[id(node)] = 1 + sum(_expanded_nodes(child, memo) for child in children)
+    return known
+
+
 def _leaves(spec: FieldSpec) -> int:
     if spec.kind == "object":
         return sum(_leaves(child) for child in spec.properties)
@@ -471,6 +487,10 @@ def prepare_schema(text: str, strict: bool) -> PreparedSchema:
         raise SchemaError(422, _MSG_ROOT_TYPE)
     try:
         resolved = _Resolver(root).schema(root)
+        # Resolved refs share their targets, so what follows walks a tree that may be exponentially
+        # larger than the text: measure it first, sharing included, in time linear in the text.
+        if _expanded_nodes(resolved, {}) > _MAX_EXPANDED_NODES:
+            raise SchemaError(422, _MSG_INVALID)
         unsupported: set[str] = set()
         defaults: list[str] = []
         _scan(resolved, "", unsupported, defaults)

@@ -156,9 +156,17 @@ class Simulator:
         idempotent request (a GET) once when the server closes the connection, so a single
         ``"drop"`` on ``get``, ``list`` or ``download`` is invisible to it: inject two.
 
+        The kinds: ``"500"``, ``"502"``, ``"503"`` (an error answer, nothing done); ``"429"``
+        (rate limited, announcing ``fault_retry_after`` seconds); ``"drop"`` (the connection closed
+        before anything is done); ``"lost_response"`` (create only: the job is created, then the
+        connection closed); ``"slow"`` (``slow_seconds`` late, then normal); ``"malformed"`` (done,
+        the body cut in half: truncated JSON); ``"not_json"`` (done, answered with the success status
+        and an HTML page, as an intercepting proxy would); ``"404"`` (get only: the job is reported
+        not found although it exists); ``"expired"`` (download only: 403 "Request has expired").
+
         Raises:
-            ValueError: unknown endpoint or fault, ``"lost_response"`` on another endpoint than
-                ``"create"``, or ``count < 1``.
+            ValueError: unknown endpoint or fault, a fault of one endpoint (``"lost_response"``,
+                ``"404"``, ``"expired"``) on another, or ``count < 1``.
         """
         self._state.inject(endpoint, fault, count)
 

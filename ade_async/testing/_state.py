@@ -28,7 +28,7 @@ from typing import Final, Literal
 import msgspec
 
 from .._wire import ExtractMetadata, ExtractResponse, ExtractWarning
-from ._config import ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
+from ._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
 from ._extraction import PreparedSchema, extract, parse_markers
 from ._records import Exchange, SimulatorStats
 
@@ -141,8 +141,8 @@ class SimulatorState:
         Plain strings are accepted (and checked here), so parametrised tests need no casts.
 
         Raises:
-            ValueError: unknown endpoint or fault, ``lost_response`` for another endpoint than
-                ``create``, or ``count < 1``.
+            ValueError: unknown endpoint or fault, a fault of one endpoint (``lost_response``:
+                create, ``404``: get, ``expired``: download) for another, or ``count < 1``.
         """
         known_endpoint = next((name for name in ENDPOINTS if name == endpoint), None)
         if known_endpoint is None:
@@ -150,8 +150,9 @@ class SimulatorState:
         kind = next((name for name in FAULT_KINDS if name == fault), None)
         if kind is None:
             raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULT_KINDS)}")
-        if kind == "lost_response" and known_endpoint != "create":
-            raise ValueError("'lost_response' applies to the create endpoint only")
+        only = FAULT_ENDPOINTS.get(kind)
+        if only is not None and known_endpoint != only:
+            raise ValueError(f"{kind!r} applies to the {only} endpoint only")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"count must be an integer >= 1, got {count!r}")
         self._injected[known_endpoint].extend([kind] * count)

@@ -1,0 +1,1 @@
+"""The reliability and security suite: faults, crashes and hostile input lose nothing and leak nothing."""
