@@ -12,7 +12,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Clock", "LoopClock", "TimerHandle"]
+import anyio
+
+__all__ = ["Clock", "LoopClock", "TimerHandle", "wait_until"]
 
 
 class TimerHandle(Protocol):
@@ -55,3 +57,17 @@ class LoopClock:
 
     def __repr__(self) -> str:
         return "LoopClock()"
+
+
+async def wait_until(clock: Clock, wake: anyio.Event, wake_at: float | None) -> None:
+    """Return when ``wake`` is set or ``clock`` reaches ``wake_at`` (``None``: only ``wake``).
+
+    One timer on the injected clock, so a fake clock drives it too; the timer never outlives
+    the wait.
+    """
+    timer = None if wake_at is None else clock.call_at(wake_at, wake.set)
+    try:
+        await wake.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()

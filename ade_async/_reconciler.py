@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 
-from ._clock import Clock, TimerHandle
+from ._clock import Clock, wait_until
 from ._errors import ADEError, ClientClosedError, NotFoundError
 from ._reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
 from ._stats import Counters
@@ -141,14 +141,7 @@ class Reconciler:
 
     async def _sleep_until(self, wake_at: float | None) -> None:
         self._wake = anyio.Event()
-        timer: TimerHandle | None = None
-        if wake_at is not None:
-            timer = self._clock.call_at(wake_at, self._wake.set)
-        try:
-            await self._wake.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
+        await wait_until(self._clock, self._wake, wake_at)
 
 
 def _filename(job: ExtractJobStatusResponse) -> str | None:

@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._admission import AdmissionGate
-from ._clock import Clock, TimerHandle
+from ._clock import Clock, wait_until
 from ._errors import (
     ADEError,
     APIStatusError,
@@ -372,14 +372,9 @@ class PollScheduler:
     async def _sleep_until(self, wake_at: float | None) -> None:
         self._wake = anyio.Event()
         self._sleeping_until = wake_at
-        timer: TimerHandle | None = None
-        if wake_at is not None:
-            timer = self._clock.call_at(wake_at, self._wake.set)
         try:
-            await self._wake.wait()
+            await wait_until(self._clock, self._wake, wake_at)
         finally:
-            if timer is not None:
-                timer.cancel()
             self._sleeping_until = None
 
     def _nudge(self) -> None:
