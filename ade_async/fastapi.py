@@ -278,7 +278,10 @@ class _ClientHolder:
         if self.closed.is_set():
             return
         self.closing = True
-        self._close_at = min(self._close_at, anyio.current_time() + (self.grace if grace is None else grace))
+        # The loop's own clock (what anyio.current_time() reads on asyncio): this may run as a
+        # plain loop callback (after a signal), where anyio cannot tell which library is running.
+        now = self._loop.time()
+        self._close_at = min(self._close_at, now + (self.grace if grace is None else grace))
         self._changed.set()
 
     def on_stop_signal(self) -> None:
