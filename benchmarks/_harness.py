@@ -19,28 +19,38 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
-def quota_schedule_end(creates: int, windows: tuple[tuple[int, float], ...]) -> float:
-    """When the last of ``creates`` creates can go at the earliest under exact sliding windows,
-    all queued at t = 0: the quota's lower bound, from ade_async's own sans-I/O gate (no margin)."""
+def quota_schedule(creates: int, windows: tuple[tuple[int, float], ...]) -> list[float]:
+    """The earliest moment each of ``creates`` creates can go under exact sliding windows, all
+    queued at t = 0, in order: the quota's lower bound, from ade_async's own sans-I/O gate (no
+    margin). Without windows every create can go at t = 0."""
+    if not windows:
+        return [0.0] * creates
     import ade_async
     from ade_async._admission import AdmissionCore
 
     core = AdmissionCore(ade_async.RateLimit(windows=windows, safety_margin=0.0), now=0.0)
     for waiter in range(creates):
         core.join(waiter)
-    now, last = 0.0, 0.0
+    now = 0.0
+    admitted: list[float] = []
     while core.waiting:
         grants, wake = core.poll(now)
-        if grants:
-            last = grants[-1].admitted_at
+        admitted.extend(grant.admitted_at for grant in grants)
         if wake is None:
             break
         now = wake
-    return last
+    return admitted
+
+
+def quota_schedule_end(creates: int, windows: tuple[tuple[int, float], ...]) -> float:
+    """When the last of ``creates`` creates can go at the earliest (see :func:`quota_schedule`)."""
+    schedule = quota_schedule(creates, windows)
+    return schedule[-1] if schedule else 0.0
 
 
 SIM_KEY = "bench-key"
@@ -53,19 +63,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator_process(*args: str) -> Iterator[str]:
-    """Run ``python -m ade_async.testing`` on a free loopback port; yield its base URL."""
+def simulator_process(*args: str, script: Path | None = None) -> Iterator[str]:
+    """Run ``python -m ade_async.testing`` (or ``script``, which takes the same ``--port`` and
+    ``--api-key`` options) on a free loopback port; yield its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "ade_async.testing", "--port", str(port), "--api-key", SIM_KEY, *args]
+    program = [str(script)] if script is not None else ["-m", "ade_async.testing"]
+    command = [sys.executable, *program, "--port", str(port), "--api-key", SIM_KEY, *args]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                urllib.request.urlopen(base_url + "/v1/ade/extract/jobs/ready-probe", timeout=1)
+                # The stats endpoint, not an API one: the probe must not show in the request counters.
+                urllib.request.urlopen(base_url + "/_simulator/stats", timeout=1)
+                break
             except urllib.error.HTTPError:
-                break  # any HTTP answer (401 here) means the server is up
+                break  # any HTTP answer means the server is up
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     err = proc.stderr.read().decode() if proc.stderr else ""
@@ -78,6 +92,31 @@ def simulator_process(*args: str) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def fetch_json(url: str) -> Any:
+    """GET ``url`` (the simulator's out-of-process endpoints) and decode its JSON."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def peak_rss_kb(pid: int | None = None) -> int | None:
+    """Peak resident set (VmHWM) of ``pid``, or of this process. Unlike ``ru_maxrss`` it is not
+    inherited across fork and exec, so a child's figure is its own. ``None`` once it has exited."""
+    where = "self" if pid is None else str(pid)
+    try:
+        for line in Path(f"/proc/{where}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0 to 1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
@@ -121,9 +160,13 @@ def write_results(name: str, payload: dict[str, object]) -> Path:
 __all__ = [
     "SIM_KEY",
     "Measurement",
+    "fetch_json",
     "free_port",
-    "quota_schedule_end",
     "median_by_wall",
+    "peak_rss_kb",
+    "percentile",
+    "quota_schedule",
+    "quota_schedule_end",
     "simulator_process",
     "write_results",
 ]

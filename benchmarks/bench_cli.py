@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import SIM_KEY, quota_schedule_end, simulator_process, write_results
+from _harness import SIM_KEY, peak_rss_kb, quota_schedule_end, simulator_process, write_results
 
 from ade_async.cli._journal import Journal, State
 
@@ -30,16 +30,6 @@ MIN_LATENCY, MAX_LATENCY = 0.5, 2.0
 
 def lower_bound(files: int, rate: int) -> float:
     return quota_schedule_end(files, ((rate, 1.0),)) + MIN_LATENCY
-
-
-def peak_rss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def journal_cost(files: int, folder: Path) -> float:

@@ -35,12 +35,11 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _harness import SIM_KEY, simulator_process, write_results
+from _harness import SIM_KEY, fetch_json, peak_rss_kb, percentile, simulator_process, write_results
 
 import ade_async
 from ade_async._schedule import PollPolicy, PollSchedule
@@ -103,16 +102,13 @@ async def run_loop_per_job(base_url: str, n: int, interval: float) -> dict[str, 
     return seen
 
 
-def peak_rss_kb() -> int:
-    """This process's peak resident set (VmHWM). Unlike ru_maxrss, it is not inherited across exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def own_peak_rss_kb() -> int:
+    """This process's peak resident set (VmHWM), or ``ru_maxrss`` where there is no ``/proc``."""
+    return peak_rss_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def contender_main(name: str, base_url: str, n: int, out: Path) -> None:
-    rss_start = peak_rss_kb()
+    rss_start = own_peak_rss_kb()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if name.startswith("ade_async"):
         seen = asyncio.run(run_ade_async(base_url, n, sweep=name.endswith("sweep")))
@@ -121,7 +117,7 @@ def contender_main(name: str, base_url: str, n: int, out: Path) -> None:
     figures = {
         "wall_s": time.perf_counter() - wall0,
         "cpu_s": time.process_time() - cpu0,
-        "peak_rss_kb": peak_rss_kb(),
+        "peak_rss_kb": own_peak_rss_kb(),
         "rss_at_start_kb": rss_start,
         "seen": seen,
     }
@@ -129,16 +125,6 @@ def contender_main(name: str, base_url: str, n: int, out: Path) -> None:
 
 
 # --- the orchestrating process --------------------------------------------------------------------
-
-
-def fetch_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run_contender(name: str, n: int, latency: str, scratch: Path) -> dict[str, Any]:
