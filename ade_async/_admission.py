@@ -268,6 +268,7 @@ class AdmissionCore:
         self._last_admitted = -math.inf
         self._paused_until = -math.inf
         self._consecutive_429 = 0
+        self._penalized_at = -math.inf  # when the last 429 that counted set a pause
         self._in_flight = 0
         self._admitted = 0
         self._refunded = 0
@@ -417,18 +418,27 @@ class AdmissionCore:
             sent_at: when that create was admitted.
 
         Returns:
-            The pause, in seconds, from ``now``.
+            The gate's pause, in seconds, from ``now``.
         """
         self._rate_limited += 1
-        self._consecutive_429 += 1
         opts = self.options
+        # One burst of creates, sent before the pause its first 429 set, draws many 429s at once;
+        # counting each as one more "in a row" would escalate the backoff to its cap (two minutes)
+        # on a single overshoot. Only a 429 for a create sent after the last pause counts.
+        same_burst = sent_at < self._penalized_at
+        if not same_burst:
+            self._consecutive_429 += 1
+            self._penalized_at = now
         if retry_after is not None:
             pause = min(max(retry_after, 0.0), opts.max_retry_after)
+        elif same_burst:
+            pause = 0.0  # the pause this burst earned is already set
         else:
             # Exponential backoff with full jitter (ratelimit-research §3), k = consecutive 429s.
             ceiling = min(opts.penalty_cap, opts.penalty_base * 2 ** (self._consecutive_429 - 1))
             pause = self._rng.uniform(0.0, ceiling)
         self._paused_until = max(self._paused_until, now + pause)
+        pause = self._paused_until - now
         if self._adaptive is not None:
             self._adaptive.on_rate_limited(now, sent_at)
         logger.debug(

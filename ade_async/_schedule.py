@@ -217,6 +217,19 @@ class PollSchedule:
         """The job is not finished: poll it again after the next, longer delay."""
         self._back_off(job_id, now, hint=None, reset_not_found=True)
 
+    def restart(self, job_id: str, now: float) -> None:
+        """Poll the job again soon, its backoff reset to ``first_delay`` (no-op while it is polled).
+
+        For jobs whose own polls were pushed far out because sweeps were following them: when
+        sweeps stop (too few jobs left to be worth a list), they must not wait out a long delay.
+        """
+        entry = self._jobs.get(job_id)
+        if entry is None or entry.polling:
+            return
+        entry.delay = self.policy.first_delay
+        entry.generation += 1
+        self._push(job_id, entry, now + self._jittered(entry.delay))
+
     def on_failure(self, job_id: str, now: float, *, retry_after: float | None = None) -> None:
         """The poll failed transiently (5xx, timeout, dropped connection, 429): back off and retry."""
         self._back_off(job_id, now, hint=retry_after, reset_not_found=False)

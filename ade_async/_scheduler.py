@@ -123,6 +123,7 @@ class PollScheduler:
         self._closed: ADEError | None = None
         self._next_sweep = -math.inf
         self._sweeping = False
+        self._swept = False  # whether sweeps were on at the loop's last turn
 
     @property
     def watching(self) -> int:
@@ -180,6 +181,13 @@ class PollScheduler:
                     self._sweeping = True
                     self._next_sweep = now + self._policy.sweep_interval
                     polls.start_soon(self._sweep, polls)
+                sweeps_on = self._sweeps_on()
+                if self._swept and not sweeps_on:
+                    # Sweeps stopped (few jobs left): the jobs they followed had their own polls
+                    # pushed out by each sweep, up to max_delay; bring those back to the start.
+                    for job_id in self._watches:
+                        self._schedule.restart(job_id, now)
+                self._swept = sweeps_on
                 for job_id in self._schedule.take_due(now):
                     await self._slots.acquire()  # bounded: at most max_concurrent GETs at once
                     polls.start_soon(self._poll, job_id)

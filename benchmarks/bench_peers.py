@@ -49,8 +49,8 @@ SIM_SERVER = HERE / "_sim_server.py"
 CONTENDERS: dict[str, str] = {
     "tutorial": "tutorial loop: aiohttp + asyncio.gather, a 5 s poll loop per job, backoff on 429/5xx/drops",
     "sdk": "landingai-ade 1.18.1 AsyncLandingAIADE: semaphore(50) creates, a 3 s poll loop per job",
-    "extract_many": "ade_async Client.extract_many, RateLimit(windows=quota)",
-    "cli": "ade-async extract FOLDER --rate QUOTA (the command)",
+    "extract_many": "ade_async Client.extract_many, RateLimit(windows=quota), resubmit_unknown=True",
+    "cli": "ade-async extract FOLDER --rate QUOTA --resubmit-unknown (the command)",
 }
 PEERS = ("tutorial", "sdk")
 OURS = ("extract_many", "cli")
@@ -183,6 +183,7 @@ def run_contender(
         out = scratch / "out"
         command = [sys.executable, "-m", "ade_async", "extract", str(docs), "--schema", str(schema)]
         command += ["--out", str(out), "--api-key", SIM_KEY, "--base-url", base_url, "--quiet", "--json"]
+        command += ["--resubmit-unknown"]  # as extract_many: an unfound job's input is sent again
         for count, period in scenario.quota:
             command += ["--rate", f"{count}/{period:g}s"]
     else:

@@ -191,9 +191,13 @@ async def run_extract_many(
     records: dict[int, Record] = {}
     limit = ade_async.RateLimit(windows=quota)
     inputs = (document(index, body_bytes) for index in range(jobs))
+    # A batch user lets a create whose job the search could not find be sent again (reported as a
+    # possible duplicate), rather than leave the input undone.
     async with (
         ade_async.Client(api_key=api_key, base_url=base_url, rate_limit=limit) as client,
-        contextlib.aclosing(client.extract_many(inputs, schema=SCHEMA_JSON)) as outcomes,
+        contextlib.aclosing(
+            client.extract_many(inputs, schema=SCHEMA_JSON, resubmit_unknown=True)
+        ) as outcomes,
     ):
         async for outcome in outcomes:
             if outcome.ok:

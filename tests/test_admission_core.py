@@ -227,8 +227,8 @@ def test_penalty_without_retry_after_grows_with_full_jitter() -> None:
     pauses = [core.on_rate_limited(0.0, retry_after=None, sent_at=0.0) for _ in range(8)]
     ceilings = [min(120.0, 5.0 * 2**k) for k in range(8)]
     assert all(0.0 <= p <= c for p, c in zip(pauses, ceilings, strict=True))
-    core.on_accepted(1.0)  # a success resets the streak
-    assert core.on_rate_limited(1.0, retry_after=None, sent_at=1.0) <= 5.0
+    core.on_accepted(500.0)  # a success resets the streak (after every pause above has ended)
+    assert core.on_rate_limited(500.0, retry_after=None, sent_at=500.0) <= 5.0
 
 
 class TestAdaptive:
@@ -356,3 +356,20 @@ def test_a_create_on_the_wire_counts_until_its_answer() -> None:
     assert (grants, wake_at) == ([], 6.0)
     (second,), _ = core.poll(6.0)
     assert second.waiter == 2
+
+
+def test_a_burst_of_429s_counts_once() -> None:
+    """Creates sent together, before their first 429 paused the gate, draw their 429s together:
+    one overshoot, one step of backoff, not a pause escalated to its cap."""
+    options = RateLimit(windows=((100, 1.0),), penalty_base=5.0, penalty_cap=120.0)
+    core = AdmissionCore(options, now=0.0, rng=random.Random(3))
+    for waiter in range(20):
+        core.join(waiter)
+    burst, _ = core.poll(0.0)
+    first = core.on_rate_limited(0.2, retry_after=None, sent_at=burst[0].admitted_at)
+    assert 0.0 <= first <= 5.0  # the first step's ceiling
+    for grant in burst[1:]:
+        remaining = core.on_rate_limited(0.3, retry_after=None, sent_at=grant.admitted_at)
+        assert remaining == pytest.approx(max(0.0, first - 0.1))  # the burst's pause, not longer
+    later = core.on_rate_limited(10.0, retry_after=None, sent_at=9.0)  # sent after the pause
+    assert later <= 10.0  # the second step: 5 * 2

@@ -184,3 +184,19 @@ def test_policy_validation() -> None:
         PollPolicy(max_concurrent=0)
     with pytest.raises(ValueError, match="multiplier"):
         PollPolicy(multiplier=0.5)
+
+
+def test_restart_brings_a_backed_off_job_back_to_its_first_delay() -> None:
+    """Sweeps push a running job's own poll out on every pass; when they stop, the job must not
+    wait out a 10 s delay (the end of a batch would crawl)."""
+    schedule = PollSchedule(EXACT)
+    schedule.watch("a", 0.0, deadline=None)
+    for now in range(1, 9):  # eight sweeps saw it running
+        schedule.on_running("a", float(now))
+    assert schedule.next_wake() == pytest.approx(18.0)  # pushed out to max_delay
+    schedule.restart("a", 8.5)
+    assert schedule.next_wake() == pytest.approx(9.5)
+    assert schedule.take_due(9.5) == ["a"]
+    schedule.restart("a", 9.6)  # being polled: left alone
+    schedule.on_running("a", 9.7)
+    assert schedule.next_wake() == pytest.approx(9.7 + 1.5)  # backoff grows again from the start
