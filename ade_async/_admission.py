@@ -424,15 +424,14 @@ class AdmissionCore:
         opts = self.options
         # One burst of creates, sent before the pause its first 429 set, draws many 429s at once;
         # counting each as one more "in a row" would escalate the backoff to its cap (two minutes)
-        # on a single overshoot. Only a 429 for a create sent after the last pause counts.
-        same_burst = sent_at < self._penalized_at
-        if not same_burst:
+        # on a single overshoot. Only a 429 for a create sent after the last pause steps k up; the
+        # others draw again at the same step (a bigger overshoot tends to a longer pause, within
+        # that step's ceiling).
+        if sent_at >= self._penalized_at:
             self._consecutive_429 += 1
             self._penalized_at = now
         if retry_after is not None:
             pause = min(max(retry_after, 0.0), opts.max_retry_after)
-        elif same_burst:
-            pause = 0.0  # the pause this burst earned is already set
         else:
             # Exponential backoff with full jitter (ratelimit-research §3), k = consecutive 429s.
             ceiling = min(opts.penalty_cap, opts.penalty_base * 2 ** (self._consecutive_429 - 1))

@@ -206,10 +206,10 @@ elseif op == 'rate_limited' then
   redis.call('ZREM', log_key, member)
   redis.call('ZREM', lease_key, member)
   -- A 429 for a create admitted before the last pause was set belongs to the burst that set it:
-  -- it does not count as one more in a row (that would escalate the backoff on one overshoot).
-  local same_burst = tonumber(ARGV[16]) < num('penalized_at', 0)
-  local c429 = num('c429', 0)
-  if not same_burst then
+  -- it does not step the count of 429s in a row up (that would escalate the backoff on one
+  -- overshoot); it draws again at the same step.
+  local c429 = math.max(num('c429', 0), 1)
+  if tonumber(ARGV[16]) >= num('penalized_at', 0) then
     c429 = redis.call('HINCRBY', state_key, 'c429', 1)
     redis.call('HSET', state_key, 'penalized_at', fmt(now))
   end
@@ -217,8 +217,6 @@ elseif op == 'rate_limited' then
   local pause
   if retry_after >= 0 then
     pause = math.min(retry_after, tonumber(ARGV[15]))
-  elseif same_burst then
-    pause = 0
   else
     -- Exponential backoff with full jitter, k = consecutive 429s across every process.
     pause = tonumber(ARGV[12]) * math.min(tonumber(ARGV[14]), tonumber(ARGV[13]) * 2 ^ (c429 - 1))
