@@ -19,7 +19,7 @@ import anyio.lowlevel
 from anyio.abc import ObjectSendStream
 
 from ._errors import ADEError, CreateOutcomeUnknownError, InputError, JobTimeoutError
-from ._inputs import MarkdownInput, read_markdown
+from ._inputs import MarkdownInput, check_markdown, read_markdown
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
 
 __all__ = ["BatchEnd", "BatchItem", "run_batch"]
@@ -86,6 +86,7 @@ async def _one(
 async def _outcome(index: int, item: MarkdownInput, submit: Submit) -> Outcome:
     try:
         content, filename = await read_markdown(item)
+        check_markdown(content, filename)
     except InputError as error:
         return Failed(index, item, error, "read")
     except TypeError as error:  # not a path, str or bytes

@@ -30,7 +30,7 @@ from ._create import CreateSender
 from ._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError
 from ._events import EventBus, JobEvent, Listener
 from ._fetch import ResultFetcher
-from ._inputs import MarkdownInput, read_markdown
+from ._inputs import MarkdownInput, check_markdown, read_markdown
 from ._ratelimit import RateLimit
 from ._reconcile import Found, ReconcilePolicy, new_upload_token, tag_filename
 from ._reconciler import Reconciler
@@ -358,7 +358,8 @@ class Client(anyio.AsyncContextManagerMixin):
 
         Raises:
             SchemaError: the API would refuse the schema; nothing was sent.
-            InputError: the Markdown file cannot be read; nothing was sent.
+            InputError: the Markdown file cannot be read, or the Markdown is empty or not UTF-8
+                (the API would refuse it); nothing was sent.
             CreateOutcomeUnknownError: an answer was lost, the job was not found, and resubmitting
                 was not allowed.
             APIStatusError, TransportError: as :meth:`create_job`.
@@ -597,6 +598,7 @@ class Client(anyio.AsyncContextManagerMixin):
         upload_name: str | None = None
         if markdown is not None:
             content, upload_name = await read_markdown(markdown, filename=filename)
+            check_markdown(content, upload_name)
         return AsyncExtractRequest(
             schema=schema_json,
             markdown=content,

@@ -21,7 +21,14 @@ import aiofiles.os
 
 from ._errors import InputError
 
-__all__ = ["DEFAULT_FILENAME", "MAX_FILE_BYTES", "MarkdownInput", "read_markdown"]
+__all__ = [
+    "DEFAULT_FILENAME",
+    "MAX_FILE_BYTES",
+    "MarkdownInput",
+    "check_markdown",
+    "markdown_problem",
+    "read_markdown",
+]
 
 #: Any of: a path to a Markdown file, Markdown text, or Markdown bytes.
 MarkdownInput: TypeAlias = "str | bytes | os.PathLike[str]"
@@ -82,6 +89,24 @@ async def read_markdown(markdown: MarkdownInput, *, filename: str | None = None)
     raise TypeError(
         f"markdown must be a path (os.PathLike), str content or bytes content, not {type(markdown).__name__}"
     )
+
+
+def markdown_problem(content: bytes) -> str | None:
+    """Why the API would refuse this Markdown (it answers 422 for both), or ``None``."""
+    if not content.strip():
+        return "empty file: there is nothing to extract"
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start}): the API takes UTF-8 Markdown"
+    return None
+
+
+def check_markdown(content: bytes, filename: str) -> None:
+    """Raise :class:`InputError` for Markdown the API would refuse: nothing is sent for it."""
+    problem = markdown_problem(content)
+    if problem is not None:
+        raise InputError(f"{filename}: {problem}", path=filename)
 
 
 def _too_large(path: Path, size: int) -> InputError:

@@ -48,6 +48,7 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
+from .._inputs import markdown_problem
 from .._ratelimit import RateLimit, RedisBackend
 from .._reconcile import ReconcilePolicy
 from .._results import JobHandle
@@ -464,14 +465,11 @@ class _Run:
             if exc.errno == errno.ELOOP:
                 raise _InputProblem("a symbolic link loop") from exc
             raise _InputProblem(f"cannot read: {exc.strerror or exc}") from exc
-        if not content.strip():
-            raise _InputProblem("empty file: there is nothing to extract")
         if len(content) > self.options.max_size:
             raise _InputProblem(f"too large: over {self.options.max_size} bytes")
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _InputProblem(f"not UTF-8 text (byte {exc.start}): the API takes UTF-8 Markdown") from exc
+        problem = markdown_problem(content)
+        if problem is not None:
+            raise _InputProblem(problem)
         return content
 
     # --- stopping ------------------------------------------------------------------------------------

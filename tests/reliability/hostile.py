@@ -58,11 +58,11 @@ def build_hostile_tree(docs: Path, *, max_size: int) -> dict[str, Expect]:
         (docs / name).write_bytes(content)
         expect[name] = Expect(cli=cli, api=api, stage=stage)
 
-    # Content the API cannot take. The command refuses it before sending anything; the library
-    # sends what it is given and reports the API's refusal for that input alone.
-    bad("empty.md", b"", cli="empty", api="No markdown file")
-    bad("binary.md", bytes(range(256)) * 4, cli="not UTF-8", api="Unsupported format")
-    bad("latin1.md", "Invoice Number: caf\xe9\n".encode("latin-1"), cli="not UTF-8", api="Unsupported format")
+    # Content the API cannot take: the command and the library refuse it before sending anything.
+    bad("empty.md", b"", cli="empty", api="empty file", stage="read")
+    bad("binary.md", bytes(range(256)) * 4, cli="not UTF-8", api="not UTF-8", stage="read")
+    latin1 = "Invoice Number: caf\xe9\n".encode("latin-1")
+    bad("latin1.md", latin1, cli="not UTF-8", api="not UTF-8", stage="read")
     # Over the command's --max-size: refused there before reading; the library's limit is 50 MiB.
     (docs / "over-the-limit.md").write_text(invoice(11) + "x" * max_size, encoding="utf-8")
     expect["over-the-limit.md"] = Expect(cli="too large", invoice=11)
