@@ -170,14 +170,9 @@ def _malformed_properties(node: Any, path: str) -> Iterator[str]:
                     yield f"{where}.{name} is not a schema (an object)"
                 else:
                     yield from _malformed_properties(sub, f"{where}.{name}")
-        elif key in _SCHEMA_VALUED:
-            yield from _malformed_properties(value, where)
-        elif key in _SCHEMA_MAPS and isinstance(value, dict):
-            for name, sub in value.items():
-                yield from _malformed_properties(sub, f"{where}.{name}")
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from _malformed_properties(sub, f"{where}[{i}]")
+        else:
+            for sub, sub_where in _subschemas(key, value, where):
+                yield from _malformed_properties(sub, sub_where)
 
 
 def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -188,17 +183,23 @@ def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
         if key in UNSUPPORTED_KEYWORDS:
             yield key, path
         where = f"{path}.{key}" if path else key
-        if key in _SCHEMA_VALUED:
-            yield from _keywords(value, where)
-        elif key in _SCHEMA_MAPS and isinstance(value, dict):
-            for name, sub in value.items():
-                yield from _keywords(sub, f"{where}.{name}")
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from _keywords(sub, f"{where}[{i}]")
+        for sub, sub_where in _subschemas(key, value, where):
+            yield from _keywords(sub, sub_where)
         if key == "items" and isinstance(value, list):
             for i, sub in enumerate(value):
                 yield from _keywords(sub, f"{where}[{i}]")
+
+
+def _subschemas(key: str, value: Any, where: str) -> Iterator[tuple[Any, str]]:
+    """The schemas one keyword holds, each with where it is: the one walk both checks share."""
+    if key in _SCHEMA_VALUED:
+        yield value, where
+    elif key in _SCHEMA_MAPS and isinstance(value, dict):
+        for name, sub in value.items():
+            yield sub, f"{where}.{name}"
+    elif key in _SCHEMA_LISTS and isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield sub, f"{where}[{i}]"
 
 
 def _local_refs(node: Any) -> Iterator[str]:
