@@ -43,6 +43,7 @@ from ._errors import (
     SchemaError,
     ServerError,
     TransportError,
+    UnexpectedError,
     UnprocessableEntityError,
 )
 from ._events import EventKind, JobEvent
@@ -120,6 +121,7 @@ __all__ = [
     "Succeeded",
     "Timeouts",
     "TransportError",
+    "UnexpectedError",
     "UnprocessableEntityError",
     "ValidationErrorItem",
     "WindowUsage",

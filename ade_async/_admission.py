@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ._clock import Clock, TimerHandle
+from ._futures import settled
 from ._ratelimit import RateLimit
 
 __all__ = ["Admission", "AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
@@ -144,8 +145,9 @@ class Admission(Protocol):
         ...
 
     def on_unanswered(self, grant: Grant) -> None:
-        """``grant``'s create was sent and its answer lost (or abandoned): it counts from now,
-        and its in-flight slot is free (no job id to follow)."""
+        """``grant``'s create was sent and its answer lost: it counts from now. Its in-flight
+        slot stays taken (a job may exist); whoever settles the create's fate calls
+        :meth:`release` once its job is seen to end or the search for it concludes."""
         ...
 
     def on_rate_limited(self, grant: Grant, retry_after: float | None) -> float:
@@ -505,11 +507,13 @@ class AdmissionGate:
         self._core.join(waiter, front=front)
         self._pump()
         try:
-            return await future
+            return await settled(future)
         except BaseException:
             self._futures.pop(waiter, None)
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 # Admitted in the same instant the waiter was cancelled: hand the slot back.
+                # (A future failed by close() holds no grant, and reading it would replace the
+                # cancellation being raised with the closing error.)
                 self._core.refund(future.result())
             else:
                 self._core.leave(waiter)
@@ -548,9 +552,9 @@ class AdmissionGate:
         self._pump()
 
     def on_unanswered(self, grant: Grant) -> None:
-        """``grant``'s create was sent and its answer lost: it counts from now; its slot is free."""
+        """``grant``'s create was sent and its answer lost: it counts from now; its slot stays
+        taken until :meth:`release` (a job may exist)."""
         self._core.settle(grant, self._clock.now())
-        self._core.release()
         self._pump()
 
     def on_rate_limited(self, grant: Grant, retry_after: float | None) -> float:

@@ -8,6 +8,7 @@ watch, polls, result, future resolved.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import logging
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Final, Self, TypeVar
 
 import anyio
+import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskGroup
 
@@ -26,13 +28,13 @@ from ._admission import Admission, AdmissionGate
 from ._batch import BatchEnd, BatchItem, run_batch
 from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
-from ._create import CreateSender
-from ._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError
-from ._events import EventBus, JobEvent, Listener
+from ._create import CreateSender, PhaseHook, SendPhase
+from ._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError, unexpected
+from ._events import CreateProgress, EventBus, JobEvent, Listener, ProgressHook
 from ._fetch import ResultFetcher
 from ._inputs import MarkdownInput, check_markdown, read_markdown
 from ._ratelimit import RateLimit
-from ._reconcile import Found, ReconcilePolicy, new_upload_token, tag_filename
+from ._reconcile import Found, NotFound, ReconcilePolicy, new_upload_token, tag_filename
 from ._reconciler import Reconciler
 from ._results import ExtractResult, JobHandle, Outcome
 from ._retry import RetryPolicy, read_retry_delay
@@ -253,6 +255,8 @@ class Client(anyio.AsyncContextManagerMixin):
             counters=self._counters,
             events=self._events,
             on_finished=self._finished,
+            holds_slot=self._unfinished.__contains__,
+            retry_statuses=self._retry.retry_statuses,
         )
         reconciler = Reconciler(
             policy=self._reconcile,
@@ -379,12 +383,14 @@ class Client(anyio.AsyncContextManagerMixin):
         """A handle on any existing job, watched by the shared poller from now on.
 
         Use it to collect a job submitted elsewhere, or one whose deadline passed earlier. If the
-        job is already watched, its existing handle state is shared.
+        job is already watched, the watch is shared; ``deadline`` is this handle's own (other
+        handles on the job keep theirs).
         """
         running = self._require_running()
-        watch = running.scheduler.watch(job_id, timeout=self._deadline(deadline), first_delay=0.0)
+        timeout = self._deadline(deadline)
+        watch = running.scheduler.watch(job_id, timeout=timeout, first_delay=0.0)
         running.reconciler.note_known((job_id,))
-        return JobHandle(watch)
+        return JobHandle(watch, clock=self._clock, timeout=timeout)
 
     async def extract_many(
         self,
@@ -426,11 +432,15 @@ class Client(anyio.AsyncContextManagerMixin):
         """
         if isinstance(inputs, str | bytes | os.PathLike):
             raise TypeError("inputs must be an iterable of inputs; wrap a single input in a list")
+        if not isinstance(inputs, Iterable | AsyncIterable):
+            raise TypeError(f"inputs must be an iterable of inputs, got {type(inputs).__name__}")
+        # Every argument is checked before anything starts: a mistake is this caller's alone.
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+            raise ValueError(f"window must be a whole number of at least 1, got {window!r}")
+        self._deadline(deadline)
         schema_json = prepare_schema(schema, strict=strict)
         running = self._require_running()
         size = window or self._rate_limit.max_in_flight or _DEFAULT_WINDOW
-        if size < 1:
-            raise ValueError(f"window must be at least 1, got {size}")
 
         async def submit(content: bytes, filename: str) -> JobHandle:
             request = AsyncExtractRequest(
@@ -442,8 +452,17 @@ class Client(anyio.AsyncContextManagerMixin):
         scope = anyio.CancelScope()
 
         async def feed() -> None:
+            # Runs in the client's task group, so nothing may escape it: a failure of the batch
+            # machinery goes to this caller alone, as the batch's end.
             with scope:
-                await run_batch(inputs, submit=submit, window=size, send=send)
+                async with send:
+                    try:
+                        failure = await run_batch(inputs, submit=submit, window=size, send=send)
+                    except Exception as exc:
+                        logger.exception("extract_many failed")
+                        failure = unexpected("running extract_many", exc)
+                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        await send.send(BatchEnd(failure))
 
         running.task_group.start_soon(feed, name="ade_async extract_many")
         try:
@@ -458,6 +477,8 @@ class Client(anyio.AsyncContextManagerMixin):
                 "The client was closed before every input of extract_many had its outcome."
             )
         finally:
+            # Work in progress is abandoned; creates already on the wire still land (they are
+            # paid), and their jobs are logged and counted in stats().abandoned_job_ids.
             scope.cancel()
 
     # --- low-level API calls ----------------------------------------------------------------------
@@ -512,7 +533,13 @@ class Client(anyio.AsyncContextManagerMixin):
             output_save_url=output_save_url,
         )
         tagged, _ = _tag_upload(request)
-        return await self._create(tagged)
+        try:
+            return await self._create(tagged)
+        except CreateOutcomeUnknownError:
+            # No search follows (this call raises at once), so nothing could ever settle the
+            # slot: free it rather than shrink max_in_flight for good.
+            self._release_slot()
+            raise
 
     async def get_job(self, job_id: str) -> ExtractJobStatusResponse:
         """The job's current status, and its result once completed.
@@ -593,6 +620,10 @@ class Client(anyio.AsyncContextManagerMixin):
     ) -> AsyncExtractRequest:
         """The checked create request of ``submit`` (and of the FastAPI helper): the schema as the
         API would take it, the Markdown read. Raises SchemaError or InputError; nothing is sent."""
+        if markdown is None and markdown_url is None:
+            raise TypeError("nothing to extract: pass the Markdown (a path, str or bytes) or markdown_url")
+        if markdown is not None and markdown_url is not None:
+            raise ValueError("pass either the Markdown or markdown_url, not both")
         schema_json = prepare_schema(schema, strict=strict)
         content: bytes | None = None
         upload_name: str | None = None
@@ -613,44 +644,68 @@ class Client(anyio.AsyncContextManagerMixin):
         self,
         request: AsyncExtractRequest,
         deadline: float | _Default | None,
-        on_sending: Callable[[str | None], None] | None = None,
         *,
+        on_progress: ProgressHook | None = None,
         resubmit_unknown: bool | None = None,
         prior: PriorCreate | None = None,
     ) -> JobHandle:
         """Create (or find) the job of ``request`` and watch it.
 
-        ``on_sending(token)`` is called just before each POST with the upload token it carries
-        (``None`` for a ``markdown_url`` create). ``prior`` names creates sent by an earlier
-        process whose outcome is unknown (the command's journal): their job is looked for first.
+        ``on_progress`` is awaited at each step of the create (:class:`CreateProgress`): before
+        each wait for admission, just before each POST (with the upload token it carries), when
+        its answer was lost and the search begins, and once the job id is known. ``prior``
+        names creates sent by an earlier process whose outcome is unknown (the command's
+        journal): their job is looked for first.
+
+        Once a job exists it is watched before anything can interrupt: if this call is cancelled
+        then (or the ``created`` hook raises), the job is logged and counted as abandoned
+        (``stats().abandoned_job_ids``) and watched until it ends, never lost unrecorded.
         """
         running = self._require_running()
         timeout = self._deadline(deadline)  # checked first: a bad value must not leave a paid job
         allow = self._reconcile.resubmit_unknown if resubmit_unknown is None else resubmit_unknown
-        job_id, reconciled, duplicate = await self._create_or_find(request, on_sending, allow, prior)
+        job_id, reconciled, duplicate = await self._create_or_find(request, on_progress, allow, prior)
         watch = running.scheduler.watch(job_id, timeout=timeout)
         self._counters.jobs_submitted += 1
         self._events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
-        return JobHandle(watch, reconciled=reconciled, possible_duplicate=duplicate)
+        handle = JobHandle(
+            watch, clock=self._clock, timeout=timeout, reconciled=reconciled, possible_duplicate=duplicate
+        )
+        try:
+            if on_progress is not None:
+                with anyio.CancelScope(shield=True):  # the job id must reach a journal
+                    await on_progress(CreateProgress(phase="created", job_id=job_id))
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            self._abandoned(job_id)
+            raise
+        return handle
 
     async def _create_or_find(
         self,
         request: AsyncExtractRequest,
-        on_sending: Callable[[str | None], None] | None,
+        on_progress: ProgressHook | None,
         allow_resubmit: bool,
         prior: PriorCreate | None,
     ) -> tuple[str, bool, bool]:
         """The job id, whether it was found rather than created, and whether a create was sent
-        again after a search found nothing (a possible duplicate)."""
+        again after a search found nothing (a possible duplicate).
+
+        In-flight slots: a created job holds its create's slot until it is seen to end. A create
+        whose answer was lost keeps its slot while its job is looked for: found, the slot passes
+        to that job; not found, it is freed (every candidate was seen to end). If this caller
+        stops waiting, the search goes on and settles the slot itself.
+        """
         reconciler = self._require_running().reconciler
         tokens: list[str] = list(prior.tokens) if prior is not None else []
         first_sent_at = prior.sent_at if prior is not None else None
         resubmissions = 0
         unknown: CreateOutcomeUnknownError | None = None
         if prior is not None and prior.tokens:
+            await _tell(on_progress, CreateProgress(phase="searching", match_key=prior.tokens[-1]))
             found = await reconciler.find(tokens, sent_at=prior.sent_at, unknown_at=time.time())
             if isinstance(found, Found):
-                self._adopted(found.job_id)
+                self._adopted(found.job_id)  # an earlier process's create: it holds no slot here
                 return found.job_id, True, False
             if not allow_resubmit:
                 raise CreateOutcomeUnknownError(
@@ -671,22 +726,26 @@ class Client(anyio.AsyncContextManagerMixin):
         while True:
             tagged, token = _tag_upload(request)
 
-            def sending(token: str | None = token) -> None:
-                if on_sending is not None:
-                    on_sending(token)
+            async def phase(step: SendPhase, token: str | None = token) -> None:
+                await _tell(on_progress, CreateProgress(phase=step, match_key=token))
 
             try:
-                job_id = await self._create(tagged, sending)
+                job_id = await self._create(tagged, phase)
             except CreateOutcomeUnknownError as error:
                 if token is None:
-                    raise  # a markdown_url create carries no token: nothing to look for
+                    self._release_slot()  # nothing to look for, so nothing could settle it
+                    raise  # a markdown_url create carries no token
                 unknown = error
                 tokens.append(token)
                 first_sent_at = error.sent_at if first_sent_at is None else first_sent_at
-                found = await reconciler.find(tokens, sent_at=first_sent_at, unknown_at=time.time())
+                await _tell(on_progress, CreateProgress(phase="searching", match_key=token))
+                found = await reconciler.find(
+                    tokens, sent_at=first_sent_at, unknown_at=time.time(), on_orphaned=self._orphaned_search
+                )
                 if isinstance(found, Found):
-                    self._adopted(found.job_id)
+                    self._adopted(found.job_id, holds_slot=True)
                     return found.job_id, True, resubmissions > 0
+                self._release_slot()
                 if not allow_resubmit or resubmissions >= _MAX_RESUBMISSIONS:
                     raise unknown.after_search(found.report, resubmissions=resubmissions) from error
                 resubmissions += 1
@@ -705,15 +764,37 @@ class Client(anyio.AsyncContextManagerMixin):
         the job of a create whose answer was lost."""
         self._require_running().reconciler.note_known(job_ids)
 
-    def _adopted(self, job_id: str) -> None:
+    def _adopted(self, job_id: str, *, holds_slot: bool = False) -> None:
         self._counters.creates_reconciled += 1
+        if holds_slot:
+            self._unfinished.add(job_id)  # the lost create's slot passes to its job
         logger.info("found the job %s of a create whose answer was lost; adopted it", job_id)
 
-    async def _create(
-        self, request: AsyncExtractRequest, on_sending: Callable[[], None] | None = None
-    ) -> str:
+    def _orphaned_search(self, outcome: Found | NotFound) -> None:
+        """A search whose caller stopped waiting has ended: settle its create's slot."""
+        if isinstance(outcome, NotFound):
+            self._release_slot()
+            return
+        self._adopted(outcome.job_id, holds_slot=True)
+        running = self._running
+        if running is not None:
+            running.scheduler.watch(outcome.job_id, timeout=None, orphan=True)
+        self._abandoned(outcome.job_id)
+
+    def _abandoned(self, job_id: str) -> None:
+        """A job exists whose caller stopped waiting: say so, and keep its id (it is paid)."""
+        self._counters.jobs_abandoned += 1
+        self._counters.abandoned.append(job_id)
+        logger.warning(
+            "job %s was created after its caller stopped waiting (e.g. extract_many was left early); "
+            "it runs server-side and is watched until it ends: collect it with client.wait(%r)",
+            job_id,
+            job_id,
+        )
+
+    async def _create(self, request: AsyncExtractRequest, on_phase: PhaseHook | None = None) -> str:
         running = self._require_running()
-        job_id = await running.creator.send(request, on_sending=on_sending)
+        job_id = await running.creator.send(request, on_phase=on_phase)
         self._unfinished.add(job_id)
         running.reconciler.note_known((job_id,))
         logger.debug("created job %s", job_id)
@@ -752,16 +833,24 @@ class Client(anyio.AsyncContextManagerMixin):
                 await self._clock.sleep_until(self._clock.now() + delay)
 
     def _finished(self, job_id: str) -> None:
-        """A job this client created has ended: its in-flight admission is free again."""
+        """A job this client created has ended: its in-flight slot is free again."""
         if job_id in self._unfinished:
             self._unfinished.discard(job_id)
-            if self._running is not None:
-                self._running.gate.release()
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        if self._running is not None:
+            self._running.gate.release()
 
     def _require_running(self) -> _Running:
         if self._running is None or not self._transport.is_open:
             raise ClientClosedError("The client is not open; use it inside `async with Client(...)`.")
         return self._running
+
+
+async def _tell(hook: ProgressHook | None, progress: CreateProgress) -> None:
+    if hook is not None:
+        await hook(progress)
 
 
 class PriorCreate(msgspec.Struct, frozen=True, kw_only=True):

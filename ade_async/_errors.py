@@ -31,7 +31,8 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   └── JobTimeoutError           a client-side deadline passed (the job may still finish)
     ├── CreateOutcomeUnknownError     a create was sent but its answer was lost: the job may exist
     ├── ResultDownloadError           a completed job's ``output_url`` could not be downloaded
-    └── ResultTypeError               a result does not fit the type asked for (``result.to(T)``)
+    ├── ResultTypeError               a result does not fit the type asked for (``result.to(T)``)
+    └── UnexpectedError               a bug met while handling one input or job  .__cause__
 
 ``request_sent`` on transport errors says whether the server may have seen the request. It matters
 for creating jobs, which the API does not make idempotent: a create that failed with
@@ -82,8 +83,10 @@ __all__ = [
     "SchemaError",
     "ServerError",
     "TransportError",
+    "UnexpectedError",
     "UnprocessableEntityError",
     "error_for_status",
+    "unexpected",
 ]
 
 
@@ -501,3 +504,19 @@ class ResultTypeError(ADEError):
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class UnexpectedError(ADEError):
+    """An exception nobody foresaw (a bug in ade_async, or in code it called, such as an input's
+    ``__fspath__``) while handling one input or one job.
+
+    It ends that input's or job's processing only: the client and everything else it does carry
+    on. The original exception is the ``__cause__``, with its traceback.
+    """
+
+
+def unexpected(doing: str, exc: BaseException) -> UnexpectedError:
+    """An :class:`UnexpectedError` saying what was being done; raise it ``from exc``."""
+    error = UnexpectedError(f"unexpected {type(exc).__name__} while {doing}: {exc}")
+    error.__cause__ = exc
+    return error

@@ -7,13 +7,21 @@ in a listener is logged and otherwise ignored: a broken progress bar never break
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ._errors import ADEError
 
-__all__ = ["EventBus", "EventKind", "JobEvent", "Listener"]
+__all__ = [
+    "CreatePhase",
+    "CreateProgress",
+    "EventBus",
+    "EventKind",
+    "JobEvent",
+    "Listener",
+    "ProgressHook",
+]
 
 logger = logging.getLogger("ade_async")
 
@@ -40,6 +48,33 @@ class JobEvent:
 
 
 Listener: TypeAlias = Callable[[JobEvent], None]
+
+#: Where one create stands: ``admission`` (waiting for quota; nothing on the wire, safe to
+#: abandon), ``sending`` (a create is going out: from now on a job may exist), ``searching`` (its
+#: answer was lost; looking for its job; abandoning leaves the outcome unknown), ``created`` (the
+#: job exists and its id is known).
+CreatePhase: TypeAlias = Literal["admission", "sending", "searching", "created"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateProgress:
+    """One step of one create, as told to the caller's progress hook.
+
+    Attributes:
+        phase: the step (:data:`CreatePhase`).
+        match_key: for ``sending`` and ``searching``, what makes this create's job recognisable
+            later (the upload token), so a journal can find it after a crash; ``None`` when the
+            create carries none.
+        job_id: for ``created``, the job.
+    """
+
+    phase: CreatePhase
+    match_key: str | None = None
+    job_id: str | None = None
+
+
+#: Awaited at each step of a create; the create waits for it (a journal commits durably here).
+ProgressHook: TypeAlias = Callable[[CreateProgress], Awaitable[None]]
 
 
 class EventBus:

@@ -22,6 +22,8 @@ When a create's outcome is unknown, :class:`ReconcileBook` decides how to look f
 * the list lags behind writes (the official SDK's own test retries for about 12 s), so absence is
   never proof: with no candidate left running, the search ends after ``search_time`` as
   **not found**, and the caller decides (resubmit only if allowed, reporting a possible duplicate).
+  A list that cannot be read proves nothing at all: until one scan succeeds, a search runs on to
+  ``max_search_time``, and its report says the list was unreadable.
 
 One book serves every pending search of a client, so one list scan every ``list_interval`` answers
 all of them; the async shell is :class:`ade_async._reconciler.Reconciler`.
@@ -137,15 +139,27 @@ class SearchReport:
             may be the create's job.
         unidentified: candidate jobs that ended failed or cancelled (they carry no file name):
             one of them may be the create's job.
+        scans: scans of the job list that succeeded during the search.
+        scans_failed: scans that failed (the list could not be read).
+        scan_error: the last scan's error, when scans failed.
     """
 
     seconds: float
     candidates_checked: int
     still_running: tuple[str, ...]
     unidentified: tuple[str, ...]
+    scans: int = 0
+    scans_failed: int = 0
+    scan_error: str | None = None
 
     def describe(self) -> str:
         text = f"a search of {self.seconds:.0f} s checked {self.candidates_checked} candidate jobs"
+        if self.scans_failed:
+            read = "could never be read" if not self.scans else "could not always be read"
+            text += (
+                f"; the job list {read} ({self.scans_failed} of {self.scans + self.scans_failed} "
+                f"scans failed, last: {self.scan_error})"
+            )
         if self.still_running:
             some = ", ".join(self.still_running[:5])
             text += f"; {len(self.still_running)} still running could be it ({some})"
@@ -178,6 +192,9 @@ class _Search:
     running: set[str] = field(default_factory=set)
     unidentified: set[str] = field(default_factory=set)
     checked: int = 0
+    scans: int = 0
+    scans_failed: int = 0
+    scan_error: str | None = None
 
 
 class ReconcileBook:
@@ -252,11 +269,20 @@ class ReconcileBook:
         older than this."""
         return min((s.earliest for s in self._searches.values()), default=None)
 
+    def on_scan_failed(self, error: str, *, now: float) -> None:
+        """A scan could not read the list: the next one comes after ``list_interval``."""
+        self._last_scan = now
+        for search in self._searches.values():
+            search.scans_failed += 1
+            search.scan_error = error
+
     def on_listing(self, jobs: Iterable[Candidate], *, now: float) -> list[str]:
         """Take one scan's jobs; return the ids to fetch (ended candidates not yet settled)."""
         self._last_scan = now
         to_fetch: list[str] = []
         searches = list(self._searches.values())
+        for search in searches:
+            search.scans += 1
         for job in jobs:
             if job.job_id in self._known or job.job_id in self._settled:
                 continue
@@ -314,8 +340,10 @@ class ReconcileBook:
         ended: list[tuple[int, NotFound]] = []
         for key, search in list(self._searches.items()):
             elapsed = now - search.started
+            # Absence means something only once the list was read: a search whose every scan
+            # failed goes on to the hard bound.
             if elapsed >= self.policy.max_search_time or (
-                elapsed >= self.policy.search_time and not search.running
+                elapsed >= self.policy.search_time and not search.running and search.scans > 0
             ):
                 del self._searches[key]
                 report = SearchReport(
@@ -323,6 +351,9 @@ class ReconcileBook:
                     candidates_checked=search.checked,
                     still_running=tuple(sorted(search.running)),
                     unidentified=tuple(sorted(search.unidentified)),
+                    scans=search.scans,
+                    scans_failed=search.scans_failed,
+                    scan_error=search.scan_error,
                 )
                 ended.append((key, NotFound(report)))
         horizon = wall - 2 * (self.policy.max_search_time + self.policy.clock_skew) - 3600.0
@@ -340,7 +371,7 @@ class ReconcileBook:
             return None
         scan = now if self._last_scan is None else self._last_scan + self.policy.list_interval
         ends = min(
-            s.started + (self.policy.max_search_time if s.running else self.policy.search_time)
+            s.started + (self.policy.max_search_time if s.running or not s.scans else self.policy.search_time)
             for s in self._searches.values()
         )
         return min(scan, ends)

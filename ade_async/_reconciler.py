@@ -11,6 +11,7 @@ search early.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +20,7 @@ import anyio
 
 from ._clock import Clock, wait_until
 from ._errors import ADEError, ClientClosedError, NotFoundError
+from ._futures import settled
 from ._reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
 from ._stats import Counters
 from ._wire import ExtractJobStatusResponse, JobsListResponse
@@ -51,6 +53,7 @@ class Reconciler:
         self._waiters: dict[int, asyncio.Future[Found | NotFound]] = {}
         self._wake = anyio.Event()
         self._closed: ADEError | None = None
+        self._scan_error: str | None = None  # while scans fail: one warning per outage
 
     def note_known(self, job_ids: Iterable[str]) -> None:
         """Jobs this client created, adopted or watches: never candidates."""
@@ -58,13 +61,23 @@ class Reconciler:
         for job_id in job_ids:
             self.book.note_known(job_id, wall=wall)
 
-    async def find(self, tokens: Iterable[str], *, sent_at: float, unknown_at: float) -> Found | NotFound:
+    async def find(
+        self,
+        tokens: Iterable[str],
+        *,
+        sent_at: float,
+        unknown_at: float,
+        on_orphaned: Callable[[Found | NotFound], None] | None = None,
+    ) -> Found | NotFound:
         """Search until the job carrying one of ``tokens`` is found or the search ends.
 
         Args:
             tokens: the upload tokens of every create sent for this input.
             sent_at: Unix time the first of those creates was sent.
             unknown_at: Unix time its outcome became unknown (or the process died).
+            on_orphaned: if the caller stops waiting (it is cancelled), the search goes on and
+                this is called with its outcome (the client settles the create's in-flight slot
+                with it); without it, the search stops with its caller.
         """
         if self._closed is not None:
             raise self._closed
@@ -77,10 +90,13 @@ class Reconciler:
         self._waiters[key] = future
         self._wake.set()
         try:
-            return await future
+            return await settled(future)
         finally:
-            if self._waiters.pop(key, None) is not None:  # cancelled, or closed: stop looking
-                self.book.cancel(key)
+            if future.done() or on_orphaned is None or self._closed is not None:
+                if self._waiters.pop(key, None) is not None:  # closed, or nobody needs it: stop
+                    self.book.cancel(key)
+            else:
+                future.add_done_callback(functools.partial(_hand_over, on_orphaned))
 
     def close(self, error: ADEError) -> None:
         """Fail every pending search with ``error``; no new search is accepted."""
@@ -116,8 +132,21 @@ class Reconciler:
                     break
         except ClientClosedError:
             raise
-        except ADEError as error:
-            logger.debug("reconcile scan failed (%s); trying again at the next scan", error)
+        except Exception as error:  # ADEError, or a bug: either way this scan learned nothing
+            if self._scan_error is None:
+                logger.warning(
+                    "cannot read the job list to look for the jobs of lost creates (%s); "
+                    "trying again every %g s",
+                    error,
+                    self.book.policy.list_interval,
+                    exc_info=not isinstance(error, ADEError),
+                )
+            self._scan_error = f"{type(error).__name__}: {error}"
+            self.book.on_scan_failed(self._scan_error, now=now)
+            return
+        if self._scan_error is not None:
+            logger.warning("the job list can be read again")
+            self._scan_error = None
         for job_id in self.book.on_listing(seen, now=now):
             self._counters.reconcile_requests += 1
             try:
@@ -127,7 +156,7 @@ class Reconciler:
                 continue
             except ClientClosedError:
                 raise
-            except ADEError as error:
+            except Exception as error:  # ADEError, or a bug: fetched again after the next scan
                 logger.debug("reconcile fetch of %s failed (%s)", job_id, error)
                 self.book.on_fetch_failed(job_id)  # fetched again after the next scan
                 continue
@@ -142,6 +171,14 @@ class Reconciler:
     async def _sleep_until(self, wake_at: float | None) -> None:
         self._wake = anyio.Event()
         await wait_until(self._clock, self._wake, wake_at)
+
+
+def _hand_over(
+    on_orphaned: Callable[[Found | NotFound], None], future: asyncio.Future[Found | NotFound]
+) -> None:
+    """An orphaned search ended: pass its outcome on (a closed client's searches end unheard)."""
+    if not future.cancelled() and future.exception() is None:
+        on_orphaned(future.result())
 
 
 def _filename(job: ExtractJobStatusResponse) -> str | None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import msgspec
 
-from ._errors import ADEError, ResultTypeError
+from ._errors import ADEError, JobTimeoutError, ResultTypeError
+from ._futures import settled
 from ._inputs import MarkdownInput
 from ._wire import ExtractJobStatusResponse, ExtractMetadata, ExtractResponse, ExtractWarning
 
 if TYPE_CHECKING:
+    from ._clock import Clock
     from ._scheduler import JobWatch
 
 __all__ = ["ExtractResult", "Failed", "JobHandle", "Outcome", "Stage", "Succeeded"]
@@ -98,6 +101,10 @@ class JobHandle:
     Any number of tasks may await one handle. Cancelling one of them abandons only that wait:
     the poller and the other waiters carry on, and so does the job (the API cannot cancel jobs).
 
+    Each handle has its own deadline (``submit(deadline=...)``, ``client.wait(job_id,
+    deadline=...)``): past it, awaiting the handle raises :class:`JobTimeoutError`, while other
+    handles on the same job keep theirs.
+
     Attributes:
         reconciled: the create's answer was lost and this job was found by its upload token
             and adopted (no second job was made).
@@ -106,12 +113,21 @@ class JobHandle:
             second, paid job.
     """
 
-    __slots__ = ("_watch", "possible_duplicate", "reconciled")
+    __slots__ = ("_clock", "_deadline", "_timeout", "_watch", "possible_duplicate", "reconciled")
 
     def __init__(
-        self, watch: JobWatch, *, reconciled: bool = False, possible_duplicate: bool = False
+        self,
+        watch: JobWatch,
+        *,
+        clock: Clock,
+        timeout: float | None = None,
+        reconciled: bool = False,
+        possible_duplicate: bool = False,
     ) -> None:
         self._watch = watch
+        self._clock = clock
+        self._timeout = timeout
+        self._deadline = None if timeout is None else clock.now() + timeout
         self.reconciled = reconciled
         self.possible_duplicate = possible_duplicate
 
@@ -130,15 +146,40 @@ class JobHandle:
         return self._watch.last
 
     def done(self) -> bool:
-        """Whether the outcome (result or error) is known."""
-        return self._watch.future.done()
+        """Whether this handle's outcome is known: the job's result or error, or its deadline."""
+        return self._watch.future.done() or (
+            self._deadline is not None and self._clock.now() >= self._deadline
+        )
 
     async def result(self) -> ExtractResult:
         """Wait for the job's result (the same as ``await handle``).
 
         To bound one wait without ending the watch, wrap it: ``with anyio.fail_after(5): ...``.
         """
-        return await asyncio.shield(self._watch.future)
+        future = self._watch.future
+        deadline = self._deadline
+        if deadline is not None and not future.done():
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake(_: object = None) -> None:
+                if not woken.done():
+                    woken.set_result(None)
+
+            future.add_done_callback(wake)
+            timer = self._clock.call_at(deadline, wake)
+            try:
+                await woken
+            finally:
+                timer.cancel()
+                future.remove_done_callback(wake)
+            if not future.done():
+                raise JobTimeoutError(
+                    f"job {self.job_id} did not end within its {self._timeout:g} s deadline; it may "
+                    "still finish server-side: collect it later with client.wait(job_id)",
+                    job_id=self.job_id,
+                    timeout=self._timeout if self._timeout is not None else math.nan,
+                )
+        return await settled(asyncio.shield(future))
 
     def __await__(self) -> Generator[Any, None, ExtractResult]:
         return self.result().__await__()

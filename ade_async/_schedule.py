@@ -147,6 +147,15 @@ class PollSchedule:
         if deadline is not None:
             heapq.heappush(self._deadlines, (deadline, job_id))
 
+    def set_deadline(self, job_id: str, deadline: float | None) -> None:
+        """Replace a watched job's deadline (``None``: none). The old one goes stale."""
+        entry = self._jobs.get(job_id)
+        if entry is None:
+            return
+        entry.deadline = deadline
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, job_id))
+
     def forget(self, job_id: str) -> None:
         """Stop watching a job (terminal, timed out, or lost). Its heap entries go stale."""
         self._jobs.pop(job_id, None)

@@ -32,8 +32,9 @@ from ._errors import (
     NotFoundError,
     RateLimitError,
     TransportError,
+    unexpected,
 )
-from ._events import EventBus, EventKind, JobEvent
+from ._events import EventBus, JobEvent
 from ._fetch import ResultFetcher
 from ._ratelimit import RateLimit
 from ._results import ExtractResult
@@ -49,9 +50,6 @@ logger = logging.getLogger("ade_async")
 #: Garbled answers in a row after which a job's watch gives up with the decoding error.
 _GARBLED_LIMIT = 3
 
-#: Poll answers worth trying again: the job is fine, the request was not.
-_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
 
 def _consume(future: asyncio.Future[ExtractResult]) -> None:
     """Mark an outcome as seen: a job nobody awaits must not log "exception never retrieved"."""
@@ -60,16 +58,41 @@ def _consume(future: asyncio.Future[ExtractResult]) -> None:
 
 
 class JobWatch:
-    """One watched job: its shared future and what was last seen of it."""
+    """One watched job: its shared future and what was last seen of it.
 
-    __slots__ = ("future", "garbled", "job_id", "last", "since", "status", "sweep_misses", "timeout")
+    ``deadline`` is the latest deadline of the job's handles (``None`` while one has none): past
+    it nobody waits. A job that still holds an in-flight slot is then watched on as an
+    **orphan**, slowly and without events, until it is seen to end and its slot is freed (or until
+    ``client.wait`` takes it up again).
+    """
+
+    __slots__ = (
+        "deadline",
+        "future",
+        "garbled",
+        "job_id",
+        "last",
+        "orphan",
+        "since",
+        "status",
+        "sweep_misses",
+        "timeout",
+    )
 
     def __init__(
-        self, job_id: str, future: asyncio.Future[ExtractResult], timeout: float | None, since: float = 0.0
+        self,
+        job_id: str,
+        future: asyncio.Future[ExtractResult],
+        timeout: float | None,
+        since: float = 0.0,
+        *,
+        orphan: bool = False,
     ) -> None:
         self.job_id = job_id
         self.future = future
         self.timeout = timeout
+        self.deadline = None if timeout is None or orphan else since + timeout
+        self.orphan = orphan
         self.since = since  # when watching began (the clock's time)
         self.status = "pending"  # a 202 means queued
         self.last: ExtractJobStatusResponse | None = None
@@ -91,8 +114,12 @@ class PollScheduler:
         rng: jitter source.
         counters: the client's counters (polls are counted here).
         events: where job events are published.
-        on_finished: called with a job id once the job ended, timed out or was lost (the client
-            frees its in-flight admission).
+        on_finished: called with a job id once the job was seen to end or was lost (the client
+            frees its in-flight slot).
+        holds_slot: whether a job holds one of the client's in-flight slots: such a job is
+            watched on past its deadline, as an orphan, until it is seen to end.
+        retry_statuses: the error statuses after which a poll is tried again (the client's
+            ``RetryPolicy.retry_statuses``); any other error status ends the watch with it.
     """
 
     def __init__(
@@ -106,6 +133,8 @@ class PollScheduler:
         counters: Counters,
         events: EventBus,
         on_finished: Callable[[str], None],
+        holds_slot: Callable[[str], bool] = lambda _job_id: False,
+        retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504}),
     ) -> None:
         self._transport = transport
         self._fetcher = fetcher
@@ -114,6 +143,8 @@ class PollScheduler:
         self._counters = counters
         self._events = events
         self._on_finished = on_finished
+        self._holds_slot = holds_slot
+        self._retry_statuses = retry_statuses
         self._schedule = PollSchedule(policy, rng)
         self._watches: dict[str, JobWatch] = {}
         self._slots = anyio.Semaphore(policy.max_concurrent)
@@ -130,33 +161,57 @@ class PollScheduler:
         """Jobs watched now."""
         return len(self._watches)
 
-    def watch(self, job_id: str, *, timeout: float | None, first_delay: float | None = None) -> JobWatch:
-        """Watch a job (or return the existing watch of it) and return the watch.
+    def watch(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None,
+        first_delay: float | None = None,
+        orphan: bool = False,
+    ) -> JobWatch:
+        """Watch a job (or return its existing watch, its deadline extended) and return the watch.
 
         Args:
             job_id: the job.
-            timeout: the client-side deadline in seconds from now (``None``: none).
+            timeout: the new waiter's deadline in seconds from now (``None``: none). A job already
+                watched keeps the later of its deadline and this one, and an orphan is taken up
+                again: every waiter's own deadline is its handle's business.
             first_delay: seconds to the first poll (default: the policy's).
+            orphan: nobody waits: watch only to see the job end (its slot is then freed).
         """
         if self._closed is not None:
             raise self._closed
+        now = self._clock.now()
         existing = self._watches.get(job_id)
         if existing is not None:
+            if not orphan:
+                self._extend(existing, timeout, now)
             return existing
         future: asyncio.Future[ExtractResult] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
-        now = self._clock.now()
-        watch = JobWatch(job_id, future, timeout, now)
+        watch = JobWatch(job_id, future, timeout, now, orphan=orphan)
         self._watches[job_id] = watch
-        if first_delay is None and self._sweeps_on():
+        if orphan:
+            first_delay = self._policy.max_delay
+        elif first_delay is None and self._sweeps_on():
             # Sweeps will see this job end; its own first poll is only the fallback for a sweep
             # that cannot tell (each sweep that lists it as active pushes that poll further out).
             first_delay = max(self._policy.first_delay, 3 * self._policy.sweep_interval)
-        self._schedule.watch(
-            job_id, now, deadline=None if timeout is None else now + timeout, first_delay=first_delay
-        )
+        self._schedule.watch(job_id, now, deadline=watch.deadline, first_delay=first_delay)
         self._nudge()
         return watch
+
+    def _extend(self, watch: JobWatch, timeout: float | None, now: float) -> None:
+        deadline = None if timeout is None else now + timeout
+        if watch.orphan:
+            watch.orphan = False  # a waiter again: normal polls, events, this deadline
+            watch.deadline, watch.timeout = deadline, timeout
+            self._schedule.set_deadline(watch.job_id, deadline)
+            self._schedule.restart(watch.job_id, now)
+            self._nudge()
+        elif watch.deadline is not None and (deadline is None or deadline > watch.deadline):
+            watch.deadline, watch.timeout = deadline, timeout
+            self._schedule.set_deadline(watch.job_id, deadline)
 
     def close(self, error: ADEError) -> None:
         """Fail every pending watch with ``error``; no new watch is accepted."""
@@ -227,6 +282,8 @@ class PollScheduler:
                     polls.start_soon(self._poll, job_id, True)
         except ClientClosedError:
             pass
+        except Exception:  # a bug: this sweep concludes nothing, per-job polls carry on
+            logger.exception("unexpected error during a sweep of the job lists")
         finally:
             self._sweeping = False
             self._wake.set()  # the loop slept without a sweep time while this one ran: replan
@@ -278,6 +335,12 @@ class PollScheduler:
                 await self._on_answer(job_id, job, raw_data)
         except ClientClosedError:
             pass  # the client is closing: every watch has been failed already
+        except Exception as exc:
+            # A bug (here, or in code this calls) ends this job's watch with an error its
+            # waiters see; the poller and every other job carry on.
+            logger.exception("unexpected error while polling job %s", job_id)
+            self._schedule.forget(job_id)
+            self._settle(job_id, error=unexpected(f"polling job {job_id}", exc))
         finally:
             self._slots.release()
             self._nudge()
@@ -328,7 +391,7 @@ class PollScheduler:
                 self._schedule.forget(job_id)
                 self._settle(job_id, error=error)
                 return
-        if isinstance(error, APIStatusError) and error.status_code not in _TRANSIENT_STATUSES:
+        if isinstance(error, APIStatusError) and error.status_code not in self._retry_statuses:
             # 401, 402, 403, 422...: polling again will not help.
             self._schedule.forget(job_id)
             self._settle(job_id, error=error)
@@ -338,17 +401,27 @@ class PollScheduler:
         self._schedule.on_failure(job_id, self._clock.now(), retry_after=hint)
 
     def _expire(self, job_id: str) -> None:
+        """Every waiter's deadline has passed. A job holding an in-flight slot is watched on, as
+        an orphan, until it is seen to end; any other is forgotten."""
         watch = self._watches.get(job_id)
-        timeout = watch.timeout if watch is not None and watch.timeout is not None else math.nan
-        self._settle(
-            job_id,
-            error=JobTimeoutError(
-                f"job {job_id} did not end within its {timeout:g} s deadline; it may still finish "
-                "server-side: collect it later with client.wait(job_id)",
-                job_id=job_id,
-                timeout=timeout,
-            ),
+        if watch is None:
+            return
+        timeout = watch.timeout if watch.timeout is not None else math.nan
+        error = JobTimeoutError(
+            f"job {job_id} did not end within its {timeout:g} s deadline; it may still finish "
+            "server-side: collect it later with client.wait(job_id)",
+            job_id=job_id,
+            timeout=timeout,
         )
+        self._counters.jobs_timed_out += 1
+        self._events.publish(JobEvent(kind="timed_out", job_id=job_id, status=watch.status, error=error))
+        if self._holds_slot(job_id):
+            # Handles time out on their own deadlines; the job keeps its slot until it ends.
+            watch.orphan, watch.deadline = True, None
+            self._schedule.watch(job_id, self._clock.now(), deadline=None, first_delay=self._policy.max_delay)
+            return
+        del self._watches[job_id]
+        watch.future.set_exception(error)
 
     def _settle(
         self, job_id: str, *, result: ExtractResult | None = None, error: ADEError | None = None
@@ -359,19 +432,17 @@ class PollScheduler:
         self._on_finished(job_id)
         if error is None:
             assert result is not None
-            self._counters.jobs_completed += 1
             watch.future.set_result(result)
+        else:
+            watch.future.set_exception(error)
+        if watch.orphan:
+            return  # nobody waits: its end only freed its slot (counted when it timed out)
+        if error is None:
+            self._counters.jobs_completed += 1
             self._events.publish(JobEvent(kind="completed", job_id=job_id, status=watch.status))
             return
-        kind: EventKind
-        if isinstance(error, JobTimeoutError):
-            self._counters.jobs_timed_out += 1
-            kind = "timed_out"
-        else:
-            self._counters.jobs_failed += 1
-            kind = "failed"
-        watch.future.set_exception(error)
-        self._events.publish(JobEvent(kind=kind, job_id=job_id, status=watch.status, error=error))
+        self._counters.jobs_failed += 1
+        self._events.publish(JobEvent(kind="failed", job_id=job_id, status=watch.status, error=error))
         if not isinstance(error, JobError):
             logger.debug("job %s: %s", job_id, error)
 

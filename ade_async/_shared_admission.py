@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._admission import AdmissionStats, Grant, WindowUsage
+from ._futures import settled
 from ._ratelimit import RateLimit
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class SharedAdmissionGate:
             self._queue.append((waiter, future))
         self._wake.set()
         try:
-            return await future
+            return await settled(future)
         except BaseException:
             if future.done() and not future.cancelled() and future.exception() is None:
                 self.refund(future.result())  # admitted in the instant it was cancelled
@@ -246,12 +247,12 @@ class SharedAdmissionGate:
         self._report("accepted", [] if member is None or score is None else [member, score])
 
     def on_unanswered(self, grant: Grant) -> None:
-        """The create's answer was lost: it counts from now; its in-flight slot is free."""
+        """The create's answer was lost: it counts from now; its in-flight slot (and lease) stays
+        taken until :meth:`release` (a job may exist)."""
         member = grant.member
         score = self._settle(grant)
         if member is not None and score is not None:
             self._report("settle", [member, score])
-        self.release()
 
     def _settle(self, grant: Grant) -> int | None:
         """Stop counting ``grant`` as now; the Redis-clock time it counts from (``None``: unknown)."""

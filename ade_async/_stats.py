@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from ._admission import AdmissionStats
 
 __all__ = ["ClientStats", "Counters"]
+
+#: How many abandoned job ids the stats keep (the count goes on).
+_ABANDONED_KEPT: Final = 1000
 
 
 class Counters:
     """The client's running totals. Only the client's own layers increment them."""
 
     __slots__ = (
+        "abandoned",
         "create_retries",
         "creates_accepted",
         "creates_rate_limited",
         "creates_reconciled",
         "creates_sent",
         "creates_unknown",
+        "jobs_abandoned",
         "jobs_completed",
         "jobs_failed",
         "jobs_submitted",
@@ -34,6 +41,9 @@ class Counters:
     )
 
     def __init__(self) -> None:
+        # Job ids created (or found) while their caller had already gone: the most recent ones.
+        self.abandoned: deque[str] = deque(maxlen=_ABANDONED_KEPT)
+        self.jobs_abandoned = 0
         self.creates_sent = 0
         self.creates_accepted = 0
         self.creates_rate_limited = 0
@@ -82,6 +92,10 @@ class ClientStats:
         poll_failures: polls that failed (transient errors, 404s).
         results_fetched: results fetched by the poller (inline or downloaded).
         sweep_requests: list requests the poller sent to sweep the active jobs.
+        jobs_abandoned: jobs whose create was on the wire (or whose lost create was being looked
+            for) when its caller stopped waiting, e.g. by leaving ``extract_many`` early: they
+            were let land because they are paid; the poller watches them until they end.
+        abandoned_job_ids: the ids of the most recent of those jobs (up to 1,000).
         admission: the admission gate's state.
     """
 
@@ -104,6 +118,8 @@ class ClientStats:
     poll_failures: int
     results_fetched: int
     sweep_requests: int
+    jobs_abandoned: int
+    abandoned_job_ids: tuple[str, ...]
     admission: AdmissionStats
 
     @classmethod
@@ -128,5 +144,7 @@ class ClientStats:
             poll_failures=counters.poll_failures,
             results_fetched=counters.results_fetched,
             sweep_requests=counters.sweep_requests,
+            jobs_abandoned=counters.jobs_abandoned,
+            abandoned_job_ids=tuple(counters.abandoned),
             admission=admission,
         )

@@ -99,6 +99,7 @@ from ._errors import (
     UnprocessableEntityError,
     describe_error_body,
 )
+from ._events import CreateProgress
 from ._inputs import MarkdownInput
 from ._results import JobHandle
 from ._schema import SchemaInput
@@ -366,10 +367,13 @@ async def submit_or_503(
     rather answer "busy, retry in N s" at once. This bounds only the wait for admission, which is
     safe to abandon: a create still queued consumes nothing when it leaves. The moment admission
     is granted and the create is about to go out, the bound is lifted and the call is shielded
-    from cancellation until the create's answer is in, because a create cancelled on the wire may
-    still have made a job (a paid one) that no one would follow. So, once the create went out,
-    the call runs to its end: its answer, or after a 429 the gate's pause and the create sent
-    again (the client closing ends that wait with ``ClientClosedError``).
+    from cancellation until the job is known, because a create cancelled on the wire may still
+    have made a job (a paid one) that no one would follow. A create refused with 429 made no
+    job: its wait for admission is bounded by ``max_wait`` again, so a long 429 pause answers 503
+    rather than holding the request. Worst case: a create whose answer was lost is looked for
+    (its job adopted when found) for up to ``ReconcilePolicy.max_search_time`` (600 s by
+    default) while candidate jobs still run, or until the client closes, which ends the search
+    at once with ``ClientClosedError`` (the app's shutdown bounds every request this way).
 
     Args:
         client: the shared client (:func:`get_client`).
@@ -382,7 +386,7 @@ async def submit_or_503(
 
     Raises:
         QuotaExhaustedError: no quota within ``max_wait`` (or the gate is paused by a 429 for
-            longer than that); nothing was sent. 503 with ``Retry-After``.
+            longer than that); no job was created. 503 with ``Retry-After``.
         SchemaError, InputError, and everything :meth:`ade_async.Client.submit` raises.
     """
     if not max_wait >= 0:
@@ -404,16 +408,19 @@ async def submit_or_503(
 
     on_the_wire = anyio.CancelScope()
 
-    def on_sending(_token: str | None) -> None:
-        # Called synchronously once admission is granted, just before the POST: no cancellation
-        # can land between the grant and this line, so from here the create is never cut short.
-        on_the_wire.shield = True
+    async def progress(step: CreateProgress) -> None:
+        # Awaited at each step of the create, with no checkpoint before the step it announces.
+        # Waiting for admission (at first, or again after a 429 refused the create) is safe to
+        # abandon: nothing was created, so max_wait bounds it. From the moment a create goes out
+        # (sending, then searching for the job of a lost answer, then created) a paid job may
+        # exist, and the call is shielded so that it is never cut off unrecorded.
+        on_the_wire.shield = step.phase != "admission"
 
     handle: JobHandle | None = None
     with anyio.move_on_after(max_wait), on_the_wire:
-        # The private entry point of submit(), for its on_sending hook: the one place that knows
+        # The private entry point of submit(), for its progress hook: the one place that knows
         # when admission ends and the wire begins.
-        handle = await client._submit_prepared(request, deadline, on_sending)
+        handle = await client._submit_prepared(request, deadline, on_progress=progress)
     if handle is None:
         raise _quota_exhausted(max_wait, _paused_for(client))
     return handle
@@ -428,7 +435,7 @@ def _paused_for(client: Client) -> float:
 
 def _quota_exhausted(max_wait: float, paused_for: float) -> QuotaExhaustedError:
     return QuotaExhaustedError(
-        f"no create quota came free within {max_wait:g} s; nothing was sent",
+        f"no create quota came free within {max_wait:g} s; no job was created",
         retry_after=paused_for if paused_for > 0 else None,
         max_wait=max_wait,
     )

@@ -581,3 +581,43 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         # The journal is consistent: those inputs are known to have been sent (a re-run reports
         # them as possible duplicates if it cannot tell).
         assert "submitting" in {row["state"] for row in journal_rows(out).values()}
+
+
+async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_unknown(
+    tmp_path: Path, schema_file: Path
+) -> None:
+    # The create's answer is lost and its job runs for 20 s: the search for it cannot end before
+    # the job does. The first ^C must end the search at once, send nothing new (even though a
+    # resent create is allowed), and leave the input for the next run to look for.
+    async with Simulator(SimulatorConfig(latency=(0.2, 0.4))) as sim:
+        make_tree(tmp_path / "docs", 1)
+        (tmp_path / "docs" / "inv-0.md").write_text(invoice(0, "<!-- ade-sim: latency 20 -->"))
+        out = tmp_path / "out"
+        sim.inject("create", "lost_response")
+        command = extract_command(
+            sim, tmp_path / "docs", schema_file, out, "--quiet", "--json", "--resubmit-unknown"
+        )
+        command += ["--search-time", "600"]
+        async with await anyio.open_process(command, env=environment()) as process:
+            with anyio.fail_after(30):  # a hang bound: the search has begun once the list is read
+                while sim.stats().lists == 0:
+                    await anyio.sleep(0.02)
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(60):  # a hang bound; what matters is that the job still runs
+                code = await process.wait()
+            assert sim.stats().jobs_by_status.get("completed", 0) == 0  # the search did not wait
+            assert process.stdout is not None
+            summary = json.loads((await process.stdout.receive()).decode())
+        assert code == 3
+        assert summary["outcome_unknown"] == 1
+        assert sim.stats().count("create") == 1  # nothing new was sent
+        (row,) = journal_rows(out).values()
+        assert row["state"] == "unknown"
+        assert row["upload_tokens"]
+        # The next run looks again, finds the job by its token, and adopts it: one job in all.
+        done = await cli(
+            "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json", sim=sim
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["reconciled"] == 1
+        assert sim.stats().jobs_total == 1

@@ -278,7 +278,8 @@ async def test_a_429_pause_longer_than_max_wait_refuses_at_once() -> None:
         ) as client,
     ):
         first = await submit_or_503(client, doc(1), schema=SCHEMA, max_wait=1)
-        # This create went out, so it is never cut short: it waits out the pause to be sent again.
+        # This create went out and was refused with 429: no job was made, so it is back to waiting
+        # for admission, which max_wait bounds again: a 503 rather than a 30 s hold.
         second = asyncio.create_task(submit_or_503(client, doc(2), schema=SCHEMA, max_wait=1))
         await until(lambda: client.stats().creates_rate_limited == 1)
         with pytest.raises(QuotaExhaustedError) as info:
@@ -287,13 +288,32 @@ async def test_a_429_pause_longer_than_max_wait_refuses_at_once() -> None:
         assert info.value.retry_after > 1
         response = error_response(info.value)
         assert int(response.headers["Retry-After"]) > 1
-        assert not second.done()
+        with pytest.raises(QuotaExhaustedError):
+            await second
         assert (await first).extraction["invoice_number"] == "INV-1"
-    # Closing the client ends the wait of the create that was sent and refused.
-    with pytest.raises(ade_async.ClientClosedError):
-        await second
     assert strict_sim.stats().creates_accepted == 1
     assert strict_sim.stats().rate_limited == 1
+
+
+async def test_a_search_for_a_lost_create_is_shielded_and_ended_by_closing() -> None:
+    # A create whose answer is lost may have made a paid job: the search for it is not cut short
+    # by max_wait or by the caller, only by the client closing (the worst case documented).
+    async with Simulator(SimulatorConfig(latency=(0.05, 0.1))) as lossy_sim:
+        client = ade_async.Client(
+            api_key=lossy_sim.api_key,
+            base_url=lossy_sim.base_url,
+            poll=QUICK_POLL,
+            reconcile=ade_async.ReconcilePolicy(search_time=600.0, list_interval=0.05),
+        )
+        async with client:
+            lossy_sim.inject("create", "lost_response")
+            lossy_sim.inject("list", "500", count=100_000)  # the job cannot be found
+            searching = asyncio.create_task(submit_or_503(client, doc(1), schema=SCHEMA, max_wait=0.1))
+            await until(lambda: lossy_sim.stats().count("list") > 2)
+            assert not searching.done()  # max_wait passed long ago: the search goes on
+        with pytest.raises(ade_async.ClientClosedError):
+            await searching
+    assert lossy_sim.stats().creates_accepted == 1
 
 
 async def test_max_wait_never_cuts_a_create_on_the_wire() -> None:

@@ -48,6 +48,7 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
+from .._events import CreateProgress
 from .._inputs import markdown_problem
 from .._ratelimit import RateLimit, RedisBackend
 from .._reconcile import ReconcilePolicy
@@ -105,6 +106,7 @@ class _Phase(enum.Enum):
     READING = "reading"
     ADMISSION = "admission"  # waiting for the quota: nothing sent, safe to abandon
     SENDING = "sending"  # the create is on the wire: let it get its answer
+    SEARCHING = "searching"  # its answer was lost: abandon the search, journal it unknown
     AWAITING = "awaiting"  # the job exists and is journaled: safe to stop waiting
 
 
@@ -350,19 +352,37 @@ class _Run:
             strict=self.options.strict,
         )
 
-        def on_sending(token: str | None) -> None:
-            state.phase = _Phase.SENDING
-            self.journal.record(item.key, State.SUBMITTING, new_submission=True, upload_token=token)
+        async def on_progress(progress: CreateProgress) -> None:
+            phase = progress.phase
+            if phase == "admission":
+                # Waiting for quota (at first, or again after a 429): nothing is on the wire.
+                state.phase = _Phase.ADMISSION
+                if self.stopping:
+                    state.scope.cancel()  # after an interrupt, nothing new is sent
+            elif phase == "sending":
+                state.phase = _Phase.SENDING
+                self.journal.record(
+                    item.key, State.SUBMITTING, new_submission=True, upload_token=progress.match_key
+                )
+            elif phase == "searching":
+                # Its answer was lost: a job may exist. Abandoning the search is safe (the journal
+                # keeps the token; the next run looks again), waiting it out on an interrupt is not.
+                state.phase = _Phase.SEARCHING
+                if self.stopping:
+                    state.scope.cancel()
+            else:  # created: journaled before anything else happens to it
+                state.phase = _Phase.AWAITING
+                self.journal.record(item.key, State.SUBMITTED, job_id=progress.job_id)
 
-        # While in ADMISSION an interrupt cancels this item's scope (nothing was sent); once the
-        # create is on the wire (SENDING) it is left to land, so its job id gets journaled.
+        # While in ADMISSION or SEARCHING an interrupt cancels this item's scope; once the create
+        # is on the wire (SENDING) it is left to land, so its job id gets journaled.
         state.phase = _Phase.ADMISSION
         self.tally.submitting += 1
         try:
             handle = await client._submit_prepared(
                 request,
                 self.options.job_timeout,
-                on_sending,
+                on_progress=on_progress,
                 resubmit_unknown=self.options.resubmit_unknown,
                 prior=prior,
             )
@@ -381,9 +401,15 @@ class _Run:
         except ADEError as exc:
             await self._fail(item, "submit", exc, job_id=None)
             return
+        except anyio.get_cancelled_exc_class():
+            if state.phase is _Phase.SEARCHING:
+                # Interrupted while looking for the job of a lost create: its outcome stays
+                # unknown, and the journal (which keeps the tokens) says so for the next run.
+                self.journal.record(item.key, State.UNKNOWN)
+                self.tally.outcome_unknown += 1
+            raise
         finally:
             self.tally.submitting -= 1
-        self.journal.record(item.key, State.SUBMITTED, job_id=handle.job_id)
         self.tally.reconciled += handle.reconciled
         self.tally.possible_duplicates += handle.possible_duplicate
         state.phase = _Phase.AWAITING
