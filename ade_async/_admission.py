@@ -101,6 +101,8 @@ class AdmissionStats:
         backend_available: shared gate: whether the last call to Redis succeeded.
         backend_errors: shared gate: failed calls to Redis so far.
         backend_error: shared gate: the last failure, while Redis is unreachable.
+        pending_reports: shared gate: reports waiting to reach Redis (bounded).
+        reports_dropped: shared gate: reports dropped because Redis stayed unreachable.
     """
 
     admitted: int
@@ -116,6 +118,8 @@ class AdmissionStats:
     backend_available: bool = True
     backend_errors: int = 0
     backend_error: str | None = None
+    pending_reports: int = 0
+    reports_dropped: int = 0
 
 
 class Admission(Protocol):

@@ -418,13 +418,18 @@ class Client(anyio.AsyncContextManagerMixin):
         Inputs are read lazily, at most ``window`` at a time (default: the rate limit's
         ``max_in_flight``, else 1000), so a huge folder never sits in memory. A ``str`` input is
         Markdown content; pass paths as ``pathlib.Path``. Nothing is dropped: every input yields
-        exactly one outcome, in the order jobs end (``outcome.index`` gives the input order). Leave
-        early with ``aclosing`` (or ``break`` and let the generator close): work in progress is
-        abandoned and its jobs, if created, continue server-side. Lost create answers are handled
-        as in :meth:`submit` (``resubmit_unknown`` likewise); ``outcome.reconciled`` and
-        ``outcome.possible_duplicate`` say what happened.
+        exactly one outcome, in the order jobs end (``outcome.index`` gives the input order); an
+        unexpected exception while handling one input (say, an input object that misbehaves) is
+        that input's :class:`Failed` outcome (:class:`UnexpectedError`). Leave early with
+        ``aclosing`` (or ``break`` and let the generator close): work in progress is abandoned;
+        creates already on the wire still get their answer, and their jobs, paid for, are logged,
+        listed in ``stats().abandoned_job_ids`` and watched until they end. Lost create answers
+        are handled as in :meth:`submit` (``resubmit_unknown`` likewise); ``outcome.reconciled``
+        and ``outcome.possible_duplicate`` say what happened.
 
         Raises:
+            ValueError, TypeError: a bad argument (``deadline``, ``window``, ``inputs``), checked
+                before anything is read or sent; the client and its other users are unaffected.
             SchemaError: before anything is read or sent, if the API would refuse the schema.
             ClientClosedError: the client closed before every input had its outcome.
             Exception: whatever the ``inputs`` iterable raised, after the outcomes of the inputs

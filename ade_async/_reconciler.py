@@ -90,7 +90,7 @@ class Reconciler:
         self._waiters[key] = future
         self._wake.set()
         try:
-            return await settled(future)
+            return await settled(asyncio.shield(future))  # cancelling the caller leaves the search
         finally:
             if future.done() or on_orphaned is None or self._closed is not None:
                 if self._waiters.pop(key, None) is not None:  # closed, or nobody needs it: stop

@@ -18,8 +18,11 @@ driver task, owned by the client's task group, that
 * when Redis is unreachable, records the error (stats, one warning per outage), retries with
   backoff, and admits nobody meanwhile. It never falls back to admitting without the shared state.
 
-Reports made while Redis is down wait in order and are sent on reconnection. Leases whose release
-could not be sent are simply not renewed: they expire after ``lease_ttl``.
+Reports made while Redis is down wait in order (at most 10,000; releases merged, the oldest
+dropped past that, which errs on the safe side) and are sent on reconnection. Leases whose release
+could not be sent are simply not renewed: they expire after ``lease_ttl``. An unexpected error (a
+bug rather than an outage) is logged with its traceback and handled like an outage: it never ends
+the client.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ _US = 1_000_000
 _MAX_BATCH = 256
 #: The first pause before reconnecting to Redis, in seconds (then doubling).
 _RETRY_FIRST = 0.1
+#: The most reports kept for Redis while it is unreachable (each is a few dozen bytes).
+_MAX_PENDING = 10_000
 
 
 def redis_keys(prefix: str, quota: str) -> tuple[str, str, str]:
@@ -190,6 +195,7 @@ class SharedAdmissionGate:
         self._reply_at = 0.0
         self._errors = 0
         self._error: str | None = None
+        self._dropped = 0
 
     @property
     def options(self) -> RateLimit:
@@ -327,6 +333,8 @@ class SharedAdmissionGate:
             backend_available=self._error is None,
             backend_errors=self._errors,
             backend_error=self._error,
+            pending_reports=len(self._pending),
+            reports_dropped=self._dropped,
         )
 
     def __repr__(self) -> str:
@@ -347,8 +355,10 @@ class SharedAdmissionGate:
                 try:
                     timeout = await self._step()
                 except Exception as exc:  # redis-py's errors, OSError: all mean "not now"
-                    if not _is_backend_error(exc):
-                        raise
+                    if not _is_backend_error(exc) and self._error is None:
+                        # A bug, not an outage: say so with its traceback, and keep the client
+                        # alive (admission waits, as during an outage, and the stats show why).
+                        logger.exception("shared admission: unexpected error talking to Redis")
                     timeout = self._on_error(exc)
                 else:
                     self._on_success()
@@ -501,7 +511,26 @@ class SharedAdmissionGate:
         self._backoff.reset()
 
     def _report(self, op: str, args: list[str | int | float]) -> None:
-        self._pending.append((op, args))
+        """Queue a report for Redis. Bounded: releases are merged, and past ``_MAX_PENDING`` the
+        oldest report is dropped. Every report only makes the shared state less conservative
+        (an answer's time, a refund, a freed lease that would expire anyway), so a dropped one
+        errs on the safe side."""
+        pending = self._pending
+        if op == "release" and pending and pending[-1][0] == "release":
+            pending[-1][1].extend(args)
+        else:
+            pending.append((op, args))
+            if len(pending) > _MAX_PENDING:
+                pending.popleft()
+                self._dropped += 1
+                if self._dropped == 1 or self._dropped % _MAX_PENDING == 0:
+                    logger.warning(
+                        "shared admission: Redis at %s has been unreachable for %d reports; dropping "
+                        "the oldest (%d so far): the shared state errs on the safe side",
+                        self._backend.shown_url,
+                        _MAX_PENDING,
+                        self._dropped,
+                    )
         self._wake.set()
 
     def _forget(self, grant: Grant) -> None:

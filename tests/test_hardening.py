@@ -328,3 +328,25 @@ async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
         outcome = await pending
         assert outcome.ok
         await outcomes.aclose()
+
+
+async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(sim: Simulator) -> None:
+    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
+        sim.inject("create", "lost_response")
+        with anyio.CancelScope() as caller:
+            task = asyncio.ensure_future(
+                client.submit(doc(1, "<!-- ade-sim: latency 0.5 -->"), schema=SCHEMA)
+            )
+            await until(lambda: client.stats().creates_unknown == 1)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert not caller.cancelled_caught
+        assert client.stats().admission.in_flight == 1  # the job may exist: its slot stays taken
+        # The search goes on without its caller, finds the job, watches it to its end, frees the slot.
+        await until(lambda: client.stats().jobs_abandoned == 1)
+        (job_id,) = client.stats().abandoned_job_ids
+        await until(lambda: client.stats().admission.in_flight == 0)
+        assert client.stats().creates_reconciled == 1
+        assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
+    assert sim.stats().jobs_total == 1

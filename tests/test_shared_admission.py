@@ -341,3 +341,53 @@ def test_quota_name_without_redis_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--quota-name needs --redis" in done.stderr
+
+
+async def test_reports_wait_bounded_while_redis_is_unreachable(tmp_path: Path) -> None:
+    from ade_async import _shared_admission
+
+    server = RedisServer(tmp_path)  # never started: every call fails
+    shared = gate(server.url, windows=((5, 1.0),))
+    grants = [ade_async._admission.Grant(waiter=i, admitted_at=0.0, member=f"m{i}") for i in range(30_000)]
+    shared._in_flight = len(grants)  # as if these had been admitted before Redis went away
+    for grant in grants:
+        shared.on_accepted(grant)
+        shared.release()
+    stats = shared.stats()
+    # Releases merge into one report; the answers are capped, the oldest dropped (safe side).
+    assert stats.pending_reports <= _shared_admission._MAX_PENDING + 1
+    assert stats.reports_dropped == 30_000 - _shared_admission._MAX_PENDING
+
+
+class _BrokenScript:
+    """A Redis client whose script call fails with a bug, not with a Redis error."""
+
+    def register_script(self, _source: str) -> object:
+        async def call(**_kwargs: object) -> list[object]:
+            raise KeyError("a bug in the shared gate")
+
+        return call
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_bug_in_the_shared_gate_holds_admission_and_never_ends_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ade_async")
+    backend = RedisBackend(url="redis://127.0.0.1:1/0", quota_name="bug")
+    shared = SharedAdmissionGate(
+        RateLimit(backend=backend, windows=((5, 1.0),)),
+        key_fingerprint="0" * 16,
+        redis_client=_BrokenScript(),  # type: ignore[arg-type]
+    )
+    async with running(shared):
+        with anyio.move_on_after(0.5) as waited:
+            await shared.acquire()
+        assert waited.cancel_called  # never admitted without the shared state
+        stats = shared.stats()
+        assert not stats.backend_available
+        assert stats.backend_error is not None
+        assert "a bug in the shared gate" in stats.backend_error
+    assert "unexpected error" in caplog.text
