@@ -11,9 +11,15 @@ Every error is an :class:`ADEError`; see ``ade_async._errors`` for the whole tre
 simulator of the API lives in :mod:`ade_async.testing`.
 """
 
-from ._admission import AdmissionStats, WindowUsage
 from ._client import Client
 from ._config import Timeouts
+from ._engine.admission import AdmissionStats, WindowUsage
+from ._engine.events import EventKind, JobEvent
+from ._engine.ratelimit import RateLimit, RedisBackend
+from ._engine.reconcile import ReconcilePolicy, SearchReport
+from ._engine.retry import RetryPolicy
+from ._engine.schedule import PollPolicy
+from ._engine.stats import ClientStats
 from ._errors import (
     ADEError,
     APIStatusError,
@@ -46,15 +52,9 @@ from ._errors import (
     UnexpectedError,
     UnprocessableEntityError,
 )
-from ._events import EventKind, JobEvent
-from ._ratelimit import RateLimit, RedisBackend
-from ._reconcile import ReconcilePolicy, SearchReport
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
-from ._retry import RetryPolicy
-from ._schedule import PollPolicy
-from ._stats import ClientStats
 from ._version import __version__
-from ._wire import (
+from .providers.landingai.wire import (
     TERMINAL_STATUSES,
     ExtractJobStatusResponse,
     ExtractMetadata,

@@ -24,27 +24,27 @@ import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskGroup
 
-from ._admission import Admission, AdmissionGate
-from ._batch import BatchEnd, BatchItem, run_batch
-from ._clock import Clock, LoopClock
 from ._config import Timeouts, resolve_api_key, resolve_base_url
-from ._create import CreateSender, PhaseHook, SendPhase
+from ._engine.admission import Admission, AdmissionGate
+from ._engine.batch import BatchEnd, BatchItem, run_batch
+from ._engine.clock import Clock, LoopClock
+from ._engine.create import CreateSender, PhaseHook, SendPhase
+from ._engine.events import CreateProgress, EventBus, JobEvent, Listener, ProgressHook
+from ._engine.http import Transport
+from ._engine.ratelimit import RateLimit
+from ._engine.reconcile import Found, NotFound, ReconcilePolicy, new_upload_token, tag_filename
+from ._engine.reconciler import Reconciler
+from ._engine.retry import RetryPolicy, read_retry_delay
+from ._engine.schedule import PollPolicy
+from ._engine.scheduler import PollScheduler
+from ._engine.shared_admission import SharedAdmissionGate
+from ._engine.stats import ClientStats, Counters
 from ._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError, unexpected
-from ._events import CreateProgress, EventBus, JobEvent, Listener, ProgressHook
-from ._fetch import ResultFetcher
 from ._inputs import MarkdownInput, check_markdown, read_markdown
-from ._ratelimit import RateLimit
-from ._reconcile import Found, NotFound, ReconcilePolicy, new_upload_token, tag_filename
-from ._reconciler import Reconciler
 from ._results import ExtractResult, JobHandle, Outcome
-from ._retry import RetryPolicy, read_retry_delay
-from ._schedule import PollPolicy
-from ._scheduler import PollScheduler
 from ._schema import SchemaInput, prepare_schema, schema_to_json
-from ._shared_admission import SharedAdmissionGate
-from ._stats import ClientStats, Counters
-from ._transport import Transport
-from ._wire import (
+from .providers.landingai.results import ResultFetcher
+from .providers.landingai.wire import (
     AsyncExtractRequest,
     ExtractJobStatusResponse,
     ExtractResponse,

@@ -49,10 +49,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._wire import HTTPValidationError, ValidationErrorItem
+from .providers.landingai.wire import HTTPValidationError, ValidationErrorItem
 
 if TYPE_CHECKING:
-    from ._reconcile import SearchReport
+    from ._engine.reconcile import SearchReport
 
 __all__ = [
     "ADEError",

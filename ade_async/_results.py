@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import msgspec
 
+from ._engine.futures import settled
 from ._errors import ADEError, JobTimeoutError, ResultTypeError
-from ._futures import settled
 from ._inputs import MarkdownInput
-from ._wire import ExtractJobStatusResponse, ExtractMetadata, ExtractResponse, ExtractWarning
+from .providers.landingai.wire import (
+    ExtractJobStatusResponse,
+    ExtractMetadata,
+    ExtractResponse,
+    ExtractWarning,
+)
 
 if TYPE_CHECKING:
-    from ._clock import Clock
-    from ._scheduler import JobWatch
+    from ._engine.clock import Clock
+    from ._engine.scheduler import JobWatch
 
 __all__ = ["ExtractResult", "Failed", "JobHandle", "Outcome", "Stage", "Succeeded"]
 

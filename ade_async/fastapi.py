@@ -73,6 +73,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 import msgspec
 
 from ._client import DEFAULT, Client, _Default
+from ._engine.events import CreateProgress
 from ._errors import (
     ADEError,
     APIStatusError,
@@ -99,7 +100,6 @@ from ._errors import (
     UnprocessableEntityError,
     describe_error_body,
 )
-from ._events import CreateProgress
 from ._inputs import MarkdownInput
 from ._results import JobHandle
 from ._schema import SchemaInput

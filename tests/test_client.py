@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 import ade_async
-from ade_async._reconcile import tag_filename, token_of
+from ade_async._engine.reconcile import tag_filename, token_of
 from ade_async.testing import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio

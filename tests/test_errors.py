@@ -7,8 +7,8 @@ import email.utils
 import pytest
 
 import ade_async
+from ade_async._engine.retry_after import parse_retry_after
 from ade_async._errors import describe_error_body, error_for_status
-from ade_async._retry_after import parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 
 import ade_async
 from ade_async import PollPolicy, RateLimit, ReconcilePolicy, RetryPolicy
-from ade_async._admission import AdmissionGate
+from ade_async._engine.admission import AdmissionGate
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -110,7 +110,7 @@ async def test_an_unexpected_error_on_one_input_is_that_inputs_failure(sim: Simu
 async def test_a_bug_while_handling_one_poll_fails_that_job_not_the_client(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ade_async import _scheduler
+    from ade_async._engine import scheduler as _scheduler
 
     async with client_for(sim) as client:
         doomed = await client.submit(doc(1), schema=SCHEMA)
@@ -304,7 +304,8 @@ async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ade_async import _batch, _inputs
+    from ade_async import _inputs
+    from ade_async._engine import batch as _batch
 
     held: list[bytes] = []
     original = _inputs.read_markdown

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import ade_async
-from ade_async._reconcile import (
+from ade_async._engine.http import safe_filename
+from ade_async._engine.reconcile import (
     Candidate,
     Found,
     NotFound,
@@ -22,7 +23,6 @@ from ade_async._reconcile import (
     tag_filename,
     token_of,
 )
-from ade_async._transport import safe_filename
 from ade_async.cli._journal import Action, Journal, JournalVersionError, Record, State, plan
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 

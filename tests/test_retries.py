@@ -11,7 +11,7 @@ import pytest
 
 import ade_async
 from ade_async import RateLimit, RetryPolicy
-from ade_async._retry import CreateVerdict, create_verdict, read_retry_delay
+from ade_async._engine.retry import CreateVerdict, create_verdict, read_retry_delay
 from ade_async.testing import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 import ade_async
-from ade_async._reconcile import tag_filename, token_of
+from ade_async._engine.reconcile import tag_filename, token_of
 
 pytestmark = pytest.mark.anyio
 
@@ -225,7 +225,7 @@ async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path
 
 
 def test_upload_file_names_cannot_inject_headers() -> None:
-    from ade_async._transport import safe_filename
+    from ade_async._engine.http import safe_filename
 
     assert safe_filename("line\nbreak.md") == "line_break.md"
     assert safe_filename('quote".md') == "quote_.md"

@@ -6,7 +6,12 @@ import msgspec
 import pytest
 
 import ade_async
-from ade_async._wire import decode_created, decode_extract_response, decode_job, decode_job_list
+from ade_async.providers.landingai.wire import (
+    decode_created,
+    decode_extract_response,
+    decode_job,
+    decode_job_list,
+)
 
 # The completed-job example from the vendor's Extract Jobs page (seed 000), abbreviated there too.
 SEED_EXAMPLE = b"""{

@@ -38,6 +38,9 @@ import anyio
 import msgspec
 
 from .._client import Client, PriorCreate
+from .._engine.events import CreateProgress
+from .._engine.ratelimit import RateLimit, RedisBackend
+from .._engine.reconcile import ReconcilePolicy
 from .._errors import (
     ADEError,
     AuthenticationError,
@@ -48,13 +51,10 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
-from .._events import CreateProgress
 from .._inputs import markdown_problem
-from .._ratelimit import RateLimit, RedisBackend
-from .._reconcile import ReconcilePolicy
 from .._results import JobHandle
 from .._schema import prepare_schema
-from .._wire import AsyncExtractRequest
+from ..providers.landingai.wire import AsyncExtractRequest
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover
 from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
 from ._outputs import error_document, remove_quietly, write_atomic

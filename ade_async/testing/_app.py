@@ -40,7 +40,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from .._wire import (
+from ..providers.landingai.wire import (
     ExtractJobStatusResponse,
     HTTPValidationError,
     JobCreationResponse,

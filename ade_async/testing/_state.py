@@ -27,7 +27,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from .._wire import ExtractMetadata, ExtractResponse, ExtractWarning
+from ..providers.landingai.wire import ExtractMetadata, ExtractResponse, ExtractWarning
 from ._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
 from ._extraction import PreparedSchema, extract, parse_markers
 from ._records import Exchange, SimulatorStats

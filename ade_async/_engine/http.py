@@ -28,8 +28,9 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import msgspec
 
-from ._config import ApiKey, Timeouts
-from ._errors import (
+from .._config import ApiKey, Timeouts
+from .._engine.retry_after import parse_retry_after
+from .._errors import (
     ClientClosedError,
     ConnectError,
     ConnectionLostError,
@@ -39,9 +40,8 @@ from ._errors import (
     TransportError,
     error_for_status,
 )
-from ._retry_after import parse_retry_after
-from ._version import __version__
-from ._wire import (
+from .._version import __version__
+from ..providers.landingai.wire import (
     AsyncExtractRequest,
     ExtractJobStatusResponse,
     JobCreationResponse,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from ._errors import ADEError
+from .._errors import ADEError
 
 __all__ = [
     "CreatePhase",

@@ -22,9 +22,9 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import ObjectSendStream
 
-from ._errors import ADEError, CreateOutcomeUnknownError, InputError, JobTimeoutError, unexpected
-from ._inputs import MarkdownInput, check_markdown, read_markdown
-from ._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
+from .._errors import ADEError, CreateOutcomeUnknownError, InputError, JobTimeoutError, unexpected
+from .._inputs import MarkdownInput, check_markdown, read_markdown
+from .._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
 
 __all__ = ["BatchEnd", "BatchItem", "run_batch"]
 

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from ._admission import AdmissionStats
+from .._engine.admission import AdmissionStats
 
 __all__ = ["ClientStats", "Counters"]
 

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from ._errors import (
+from ..._engine.http import JOBS_PATH, Transport, redact_url
+from ..._errors import (
     ADEError,
     ClientClosedError,
     JobCancelledError,
@@ -23,8 +24,12 @@ from ._errors import (
     MalformedResponseError,
     ResultDownloadError,
 )
-from ._transport import JOBS_PATH, Transport, redact_url
-from ._wire import ExtractJobStatusResponse, ExtractResponse, JobStatus, decode_extract_response
+from ...providers.landingai.wire import (
+    ExtractJobStatusResponse,
+    ExtractResponse,
+    JobStatus,
+    decode_extract_response,
+)
 
 __all__ = ["ResultFetcher", "raise_unless_completed"]
 

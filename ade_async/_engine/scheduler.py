@@ -19,9 +19,14 @@ from collections.abc import Callable
 import anyio
 from anyio.abc import TaskGroup
 
-from ._admission import AdmissionGate
-from ._clock import Clock, wait_until
-from ._errors import (
+from .._engine.admission import AdmissionGate
+from .._engine.clock import Clock, wait_until
+from .._engine.events import EventBus, JobEvent
+from .._engine.http import Transport
+from .._engine.ratelimit import RateLimit
+from .._engine.schedule import PollPolicy, PollSchedule
+from .._engine.stats import Counters
+from .._errors import (
     ADEError,
     APIStatusError,
     ClientClosedError,
@@ -34,14 +39,9 @@ from ._errors import (
     TransportError,
     unexpected,
 )
-from ._events import EventBus, JobEvent
-from ._fetch import ResultFetcher
-from ._ratelimit import RateLimit
-from ._results import ExtractResult
-from ._schedule import PollPolicy, PollSchedule
-from ._stats import Counters
-from ._transport import Transport
-from ._wire import ExtractJobStatusResponse
+from .._results import ExtractResult
+from ..providers.landingai.results import ResultFetcher
+from ..providers.landingai.wire import ExtractJobStatusResponse
 
 __all__ = ["JobWatch", "PollScheduler"]
 

@@ -44,9 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ._clock import Clock, TimerHandle
-from ._futures import settled
-from ._ratelimit import RateLimit
+from .._engine.clock import Clock, TimerHandle
+from .._engine.futures import settled
+from .._engine.ratelimit import RateLimit
 
 __all__ = ["Admission", "AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
 

@@ -1,6 +1,6 @@
 """The admission gate shared through Redis: one quota for many processes and hosts.
 
-The decisions live in one Lua script (``_shared_admission.lua``) that Redis runs atomically, with
+The decisions live in one Lua script (``shared_admission.lua``) that Redis runs atomically, with
 the Redis server's clock: the sliding windows (one sorted set of admissions, counted exactly), the
 in-flight cap (a sorted set of leases that expire unless renewed), the 429 pause and the adaptive
 rate. Each call answers how many of this process's waiters are admitted now and, if not all, how
@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._admission import AdmissionStats, Grant, WindowUsage
-from ._futures import settled
-from ._ratelimit import RateLimit
+from .._engine.admission import AdmissionStats, Grant, WindowUsage
+from .._engine.futures import settled
+from .._engine.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -54,7 +54,7 @@ __all__ = ["SharedAdmissionGate", "redis_keys"]
 
 logger = logging.getLogger("ade_async")
 
-_SCRIPT = importlib.resources.files("ade_async").joinpath("_shared_admission.lua").read_text("utf-8")
+_SCRIPT = importlib.resources.files("ade_async._engine").joinpath("shared_admission.lua").read_text("utf-8")
 _US = 1_000_000
 #: The most waiters asked for in one decision (keeps each script run short).
 _MAX_BATCH = 256

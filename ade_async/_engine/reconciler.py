@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 
-from ._clock import Clock, wait_until
-from ._errors import ADEError, ClientClosedError, NotFoundError
-from ._futures import settled
-from ._reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
-from ._stats import Counters
-from ._wire import ExtractJobStatusResponse, JobsListResponse
+from .._engine.clock import Clock, wait_until
+from .._engine.futures import settled
+from .._engine.reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
+from .._engine.stats import Counters
+from .._errors import ADEError, ClientClosedError, NotFoundError
+from ..providers.landingai.wire import ExtractJobStatusResponse, JobsListResponse
 
 __all__ = ["Reconciler"]
 

@@ -28,7 +28,7 @@ import enum
 import random
 from dataclasses import dataclass
 
-from ._errors import (
+from .._errors import (
     ADEError,
     APIStatusError,
     RateLimitError,

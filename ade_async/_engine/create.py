@@ -19,13 +19,13 @@ from typing import Literal, TypeAlias
 
 import anyio
 
-from ._admission import Admission, Grant
-from ._clock import Clock
-from ._errors import ADEError, CreateOutcomeUnknownError, RateLimitError
-from ._retry import CreateVerdict, RetryPolicy, create_verdict
-from ._stats import Counters
-from ._transport import Transport
-from ._wire import AsyncExtractRequest
+from .._engine.admission import Admission, Grant
+from .._engine.clock import Clock
+from .._engine.http import Transport
+from .._engine.retry import CreateVerdict, RetryPolicy, create_verdict
+from .._engine.stats import Counters
+from .._errors import ADEError, CreateOutcomeUnknownError, RateLimitError
+from ..providers.landingai.wire import AsyncExtractRequest
 
 __all__ = ["CreateSender", "PhaseHook", "SendPhase"]
 
