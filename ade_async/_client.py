@@ -133,11 +133,14 @@ class Client(anyio.AsyncContextManagerMixin):
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
+        key = resolve_api_key(api_key)
+        # From here on the key lives only in ``key`` (masked): this frame is on the traceback of
+        # every error raised below, and error trackers record frame locals.
+        del api_key
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         if url_refreshes < 0:
             raise ValueError(f"url_refreshes must be 0 or more, got {url_refreshes}")
-        key = resolve_api_key(api_key)
         self._key_fingerprint = key.fingerprint()  # names a shared quota; the key stays in the transport
         self._transport = Transport(
             base_url=resolve_base_url(base_url, environment),

@@ -37,8 +37,11 @@ one seam (``ade_async._transport``) and never escape. The tree::
 for creating jobs, which the API does not make idempotent: a create that failed with
 ``request_sent=False`` provably created nothing; otherwise a job may exist.
 
-The API key never appears in a message, ``repr`` or attribute of any of these errors: messages are
-built from the method, the path and the response body only.
+The API key never appears in a message, ``repr`` or attribute of any of these errors, nor in their
+chain of causes and contexts, nor in the local variables of the frames on their tracebacks (which
+error trackers such as Sentry record): messages are built from the method, the path and the
+response body only, and no aiohttp exception (whose ``request_info`` holds the request's headers)
+is ever chained to them.
 """
 
 from __future__ import annotations
