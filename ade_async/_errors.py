@@ -103,6 +103,23 @@ class ADEError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support for every subclass, whatever its constructor.
+
+        ``Exception``'s own ``__reduce__`` rebuilds an error as ``type(error)(*error.args)``,
+        which fails for the keyword-only constructors of this tree: the error could be pickled but
+        not unpickled (a worker of multiprocessing, Celery or Ray could not report it). Here the
+        error is rebuilt without calling ``__init__``, then given back every attribute: the state
+        is ``__dict__`` (notes included), restored by ``BaseException.__setstate__``. As for any
+        exception, ``__cause__``, ``__context__`` and the traceback stay behind.
+        """
+        return (_rebuild, (type(self), self.args), self.__dict__.copy())
+
+
+def _rebuild(cls: type[ADEError], args: tuple[Any, ...]) -> ADEError:
+    """An error of class ``cls`` with ``args``, before its attributes are restored (unpickling)."""
+    return cls.__new__(cls, *args)
+
 
 class ConfigurationError(ADEError):
     """The client cannot be configured: a missing API key, an unknown environment, conflicting URLs."""

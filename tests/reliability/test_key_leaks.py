@@ -10,6 +10,7 @@ for every kind of request, through the public calls, and every error is searched
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ TESTS = str(Path(__file__).parent.parent)
 def assert_no_leak(error: BaseException, needles: tuple[str, ...] = NEEDLES) -> None:
     paths = secret_paths(error, needles, skip_frames_in=[TESTS])
     assert paths == [], f"{type(error).__name__} ({error}) reaches the key at: {paths}"
+    # Sent to another process (multiprocessing, Celery), it travels whole and without the key.
+    pickled = pickle.dumps(error)
+    assert KEY.encode() not in pickled
+    assert str(pickle.loads(pickled)) == str(error)
 
 
 # ------------------------------------------------------------------------------------------------
