@@ -90,7 +90,9 @@ class Client(anyio.AsyncContextManagerMixin):
     Args:
         api_key: the API key; defaults to the ``VISION_AGENT_API_KEY`` environment variable.
         base_url: the API root, e.g. a proxy or the simulator; defaults to
-            ``LANDINGAI_ADE_BASE_URL``, then to the host of ``environment``.
+            ``LANDINGAI_ADE_BASE_URL``, then to the host of ``environment``. Plain ``http://`` is
+            refused unless the host is loopback (``localhost``, ``127.0.0.0/8``, ``[::1]``): the
+            key goes in every request's header.
         environment: ``"production"`` (US, the default) or ``"eu"``; defaults to
             ``LANDINGAI_ADE_ENVIRONMENT``. Keys are per region.
         timeouts: connect, read and total timeouts.
@@ -110,8 +112,8 @@ class Client(anyio.AsyncContextManagerMixin):
         seed: seeds the jitter of backoffs and polls, for reproducible runs.
 
     Raises:
-        ConfigurationError: no API key, an unknown environment, or both ``base_url`` and
-            ``environment`` given.
+        ConfigurationError: no API key, an unknown environment, both ``base_url`` and
+            ``environment`` given, or a plain ``http://`` base URL to a host that is not loopback.
 
     The API has no endpoint to cancel a job: nothing in this client can stop work the server has
     accepted, and nothing pretends to. Cancelling a wait only stops waiting.

@@ -581,3 +581,24 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         # The journal is consistent: those inputs are known to have been sent (a re-run reports
         # them as possible duplicates if it cannot tell).
         assert "submitting" in {row["state"] for row in journal_rows(out).values()}
+
+
+def test_base_url_over_plain_http_to_another_host_is_a_usage_error(
+    tmp_path: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything is sent (nothing listens there, and nothing is tried)."""
+    from ade_async.cli._main import main
+
+    make_tree(tmp_path / "docs", 1)
+    remote = "http://192.0.2.1:8000"  # TEST-NET-1 (RFC 5737): routed nowhere, were it ever tried
+    for command in (
+        ["extract", str(tmp_path / "docs"), "--schema", str(schema_file), "--out", str(tmp_path / "out")],
+        ["jobs", "get", "job-1"],
+        ["jobs", "list"],
+        ["jobs", "wait", "job-1", "--out", str(tmp_path / "w")],
+    ):
+        assert main([*command, "--api-key", "sk-cli-secret", "--base-url", remote]) == 2, command
+        err = capsys.readouterr().err
+        assert remote in err
+        assert "plain http://" in err
+        assert "sk-cli-secret" not in err

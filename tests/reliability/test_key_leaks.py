@@ -289,6 +289,7 @@ def test_errors_raised_while_constructing_the_client_lead_to_no_key() -> None:
         lambda: ade_async.Client(api_key=KEY, max_connections=0),
         lambda: ade_async.Client(api_key=KEY, url_refreshes=-1),
         lambda: ade_async.Client(api_key=KEY, base_url="ftp://example.invalid"),
+        lambda: ade_async.Client(api_key=KEY, base_url="http://192.0.2.1:8000"),  # plain http, not loopback
         lambda: ade_async.Client(api_key=KEY, base_url="https://a.invalid", environment="eu"),
         lambda: ade_async.Client(api_key=KEY, environment="mars"),
     ]
