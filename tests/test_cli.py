@@ -584,9 +584,12 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
 
 
 def test_base_url_over_plain_http_to_another_host_is_a_usage_error(
-    tmp_path: Path, schema_file: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, schema_file: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Refused before anything is sent (nothing listens there, and nothing is tried)."""
+    """Refused before anything is sent (nothing listens there, and nothing is tried).
+
+    ``capfd``, not ``capsys``: ``run_extract`` binds ``sys.stderr`` as a default argument when its
+    module is first imported, which may be before this test replaces it."""
     from ade_async.cli._main import main
 
     make_tree(tmp_path / "docs", 1)
@@ -598,7 +601,7 @@ def test_base_url_over_plain_http_to_another_host_is_a_usage_error(
         ["jobs", "wait", "job-1", "--out", str(tmp_path / "w")],
     ):
         assert main([*command, "--api-key", "sk-cli-secret", "--base-url", remote]) == 2, command
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         assert remote in err
         assert "plain http://" in err
         assert "sk-cli-secret" not in err
@@ -640,7 +643,7 @@ async def test_the_key_can_come_from_a_file(sim: Simulator, tmp_path: Path, sche
 
 @pytest.mark.parametrize("command", API_COMMANDS, ids=lambda command: " ".join(command[:2]))
 def test_a_key_file_that_cannot_serve_is_a_usage_error(
-    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from ade_async.cli._main import main
 
@@ -660,7 +663,7 @@ def test_a_key_file_that_cannot_serve_is_a_usage_error(
     (tmp_path / "latin1").write_bytes(b"sk-\xe9t\xe9-5e1f\n")
     for name, (path, reason) in files.items():
         assert main([*command, "--api-key-file", str(path), *base]) == 2, name
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         assert reason in err, (name, err)
         assert str(path) in err
         assert secret not in err
@@ -668,15 +671,15 @@ def test_a_key_file_that_cannot_serve_is_a_usage_error(
     # Both ways at once are ambiguous.
     (tmp_path / "good").write_text(secret)
     assert main([*command, "--api-key", "k", "--api-key-file", str(tmp_path / "good"), *base]) == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert "not allowed with argument" in capfd.readouterr().err
 
 
-def test_the_help_warns_that_a_key_on_the_command_line_is_visible(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_help_warns_that_a_key_on_the_command_line_is_visible(capfd: pytest.CaptureFixture[str]) -> None:
     from ade_async.cli._main import main
 
     for command in API_COMMANDS:
         assert main([*command[:2], "--help"] if command[0] == "jobs" else [command[0], "--help"]) == 0
-        shown = " ".join(capsys.readouterr().out.split())
+        shown = " ".join(capfd.readouterr().out.split())
         assert "--api-key-file PATH" in shown
         assert "`ps`" in shown
         assert "VISION_AGENT_API_KEY" in shown
