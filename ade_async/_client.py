@@ -41,7 +41,7 @@ from ._scheduler import PollScheduler
 from ._schema import SchemaInput, prepare_schema, schema_to_json
 from ._shared_admission import SharedAdmissionGate
 from ._stats import ClientStats, Counters
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._wire import (
     AsyncExtractRequest,
     ExtractJobStatusResponse,
@@ -110,10 +110,20 @@ class Client(anyio.AsyncContextManagerMixin):
             and whether it may be sent again when its job cannot be found.
         clock: the time source (tests pass ``ade_async.testing.FakeClock``).
         seed: seeds the jitter of backoffs and polls, for reproducible runs.
+        max_response_bytes: the largest API answer read, in bytes (32 MiB). ADE sends results
+            over about 1 MB through ``output_url``, so real answers are far smaller; the cap keeps
+            a broken or hostile server from filling memory. A larger answer raises
+            :class:`ResponseTooLargeError` (for a create: :class:`CreateOutcomeUnknownError`, as
+            the server answered and a job may exist).
+        max_download_bytes: the largest result downloaded from an ``output_url``, in bytes
+            (512 MiB). A larger one raises :class:`ResultDownloadError` without asking for a
+            fresh URL.
 
     Raises:
         ConfigurationError: no API key, an unknown environment, both ``base_url`` and
             ``environment`` given, or a plain ``http://`` base URL to a host that is not loopback.
+        ValueError: a count or cap out of range (``max_connections``, ``url_refreshes``,
+            ``max_response_bytes``, ``max_download_bytes``).
 
     The API has no endpoint to cancel a job: nothing in this client can stop work the server has
     accepted, and nothing pretends to. Cancelling a wait only stops waiting.
@@ -134,6 +144,8 @@ class Client(anyio.AsyncContextManagerMixin):
         reconcile: ReconcilePolicy | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         key = resolve_api_key(api_key)
         # From here on the key lives only in ``key`` (masked): this frame is on the traceback of
@@ -143,12 +155,16 @@ class Client(anyio.AsyncContextManagerMixin):
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         if url_refreshes < 0:
             raise ValueError(f"url_refreshes must be 0 or more, got {url_refreshes}")
+        _check_cap("max_response_bytes", max_response_bytes)
+        _check_cap("max_download_bytes", max_download_bytes)
         self._key_fingerprint = key.fingerprint()  # names a shared quota; the key stays in the transport
         self._transport = Transport(
             base_url=resolve_base_url(base_url, environment),
             api_key=key,
             timeouts=timeouts or Timeouts(),
             max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            max_download_bytes=max_download_bytes,
         )
         self._url_refreshes = url_refreshes
         self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
@@ -767,6 +783,13 @@ class Client(anyio.AsyncContextManagerMixin):
         if self._running is None or not self._transport.is_open:
             raise ClientClosedError("The client is not open; use it inside `async with Client(...)`.")
         return self._running
+
+
+def _check_cap(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number of bytes, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 byte, got {value}")
 
 
 class PriorCreate(msgspec.Struct, frozen=True, kw_only=True):

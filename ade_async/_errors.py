@@ -13,7 +13,8 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   ├── ConnectTimeoutError       connecting took too long; nothing sent
     │   ├── ReadTimeoutError          sent, but the answer took too long
     │   ├── ConnectionLostError       the connection dropped after the request went out
-    │   └── MalformedResponseError    an answer came, but its body is not what the API documents
+    │   ├── MalformedResponseError    an answer came, but its body is not what the API documents
+    │   └── ResponseTooLargeError     an answer's body is over the client's cap   .limit
     ├── APIStatusError                the API answered with an error status   .status_code .body
     │   ├── BadRequestError           400
     │   ├── AuthenticationError       401  missing or invalid API key
@@ -80,6 +81,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ReadTimeoutError",
+    "ResponseTooLargeError",
     "ResultDownloadError",
     "ResultTypeError",
     "SchemaError",
@@ -202,6 +204,30 @@ class MalformedResponseError(TransportError):
 
     def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
         super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+
+
+class ResponseTooLargeError(TransportError):
+    """An answer's body was larger than the client accepts; the client stopped reading it.
+
+    Bodies are read up to a cap (``Client(max_response_bytes=...)`` for API answers, 32 MiB by
+    default; ``max_download_bytes`` for results downloaded from ``output_url``, 512 MiB), so that a
+    broken or hostile server cannot make the client hold gigabytes. The cap is checked against
+    ``Content-Length`` before reading and against the bytes received while reading (a chunked or
+    compressed body has no trustworthy length).
+
+    The server did answer, so the request was sent and acted upon: for a create, a job may exist
+    (its outcome is unknown, see ``CreateOutcomeUnknownError``); reads are not retried, as the
+    same answer would come again.
+
+    Attributes:
+        limit: the cap in bytes that the answer exceeded.
+        status_code: the HTTP status of the answer.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, limit: int, status_code: int) -> None:
+        super().__init__(message, method=method, path=path)
+        self.limit = limit
         self.status_code = status_code
 
 

@@ -42,6 +42,7 @@ from ._errors import (
     ConnectTimeoutError,
     MalformedResponseError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     TransportError,
     error_for_status,
 )
@@ -58,7 +59,15 @@ from ._wire import (
     raw_job_data,
 )
 
-__all__ = ["JOBS_PATH", "Response", "Transport", "redact_url", "safe_filename"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "JOBS_PATH",
+    "Response",
+    "Transport",
+    "redact_url",
+    "safe_filename",
+]
 
 logger = logging.getLogger("ade_async")
 
@@ -66,6 +75,11 @@ _T = TypeVar("_T")
 
 #: The collection path of ADE Extract Jobs v1.
 JOBS_PATH: Final = "/v1/ade/extract/jobs"
+#: The largest API answer read by default. ADE puts results over about 1 MB behind ``output_url``,
+#: so status and list answers stay far below this.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+#: The largest result downloaded from an ``output_url`` by default.
+DEFAULT_MAX_DOWNLOAD_BYTES: Final = 512 * 1024 * 1024
 
 
 class Response(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,11 +118,15 @@ class Transport:
         timeouts: Timeouts,
         max_connections: int = 100,
         user_agent: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
         self._timeouts = timeouts
         self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
+        self._max_download_bytes = max_download_bytes
         self._user_agent = user_agent or (
             f"ade_async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
         )
@@ -229,6 +247,8 @@ class Transport:
             response = await self._exchange(
                 session, method, path_or_url, data=data, params=params, authenticated=authenticated
             )
+        except _BodyTooLarge as exc:
+            failure = self._too_large(method, shown, exc, authenticated=authenticated)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Translated here and raised below, outside this block. aiohttp's exceptions carry the
             # request's headers (``request_info.headers['Authorization']``) and their tracebacks
@@ -272,10 +292,27 @@ class Transport:
             headers=self._authorization() if authenticated else None,
             allow_redirects=not authenticated,
         ) as answer:
-            body = await answer.read()
+            body = await _read_capped(
+                answer, self._max_response_bytes if authenticated else self._max_download_bytes
+            )
             if authenticated:
                 body = self._scrub(body)
             return Response(status=answer.status, headers=answer.headers, body=body)
+
+    def _too_large(
+        self, method: str, shown: str, exc: _BodyTooLarge, *, authenticated: bool
+    ) -> ResponseTooLargeError:
+        setting = "max_response_bytes" if authenticated else "max_download_bytes"
+        seen = f"its Content-Length says {exc.declared:,}" if exc.declared is not None else "read so far"
+        return ResponseTooLargeError(
+            f"{method} {shown}: the answer ({exc.status}) is larger than {setting} = {exc.limit:,} bytes "
+            f"({seen}); the client stopped reading it. If such answers are expected, raise the cap: "
+            f"Client({setting}=...).",
+            method=method,
+            path=shown,
+            limit=exc.limit,
+            status_code=exc.status,
+        )
 
     def _authorization(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.reveal()}"}
@@ -310,6 +347,40 @@ class Transport:
                 path=path,
                 status_code=response.status,
             ) from exc
+
+
+class _BodyTooLarge(Exception):
+    """Raised inside :meth:`Transport._exchange`, turned into ResponseTooLargeError by ``_send``."""
+
+    def __init__(self, *, limit: int, status: int, declared: int | None) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.status = status
+        self.declared = declared
+
+
+async def _read_capped(answer: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body of ``answer``, or :class:`_BodyTooLarge` once it passes ``limit`` bytes.
+
+    ``Content-Length`` is checked first, so a body declared too large is not read at all; then the
+    bytes are counted as they arrive, which also catches a chunked body, one that runs until the
+    connection closes, and a compressed body that inflates past the limit (the count is of the
+    decoded bytes, the ones this process would hold). Leaving the ``async with`` of the request
+    unread closes the connection, so the rest is never received.
+    """
+    # A compressed body's Content-Length counts compressed bytes: only the decoded count is judged.
+    encoded = answer.headers.get("Content-Encoding", "identity").lower() != "identity"
+    declared = None if encoded else answer.content_length
+    if declared is not None and declared > limit:
+        raise _BodyTooLarge(limit=limit, status=answer.status, declared=declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge(limit=limit, status=answer.status, declared=None)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_body(raw: bytes) -> Any:

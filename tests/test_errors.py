@@ -170,6 +170,7 @@ _SAMPLES: dict[str, Any] = {
     "resubmissions": 1,
     "problems": ("unsupported keyword 'maxLength' at properties.name",),
     "max_wait": 2.0,
+    "limit": 32 * 1024 * 1024,
 }
 
 

@@ -2,7 +2,7 @@
 
 aiohttp's own server always speaks valid HTTP; the failures a client must survive (a garbage status
 line, a header without a colon, a body shorter than its ``Content-Length``, a broken chunk, a
-connection dropped or reset after the request, an answer that never comes, an endless body) need a
+connection dropped or reset after the request, an answer that never comes, an endless body) needs a
 server that writes raw bytes. Each connection reads one whole request (so closing it is a clean
 close, not a reset caused by unread data), then answers as :attr:`RawServer.mode` says.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Final
 
-__all__ = ["ANSWERS", "MODES", "RawServer", "raw_server"]
+__all__ = ["ANSWERS", "MODES", "OVERSIZED_MODES", "STREAM_LIMIT", "RawServer", "raw_server"]
 
 _JSON: Final = b"Content-Type: application/json\r\n"
 
@@ -41,6 +42,17 @@ ANSWERS: Final[dict[str, bytes]] = {
 #: (a 400 whose body is the request's head, headers included, as debugging proxies answer).
 MODES: Final[tuple[str, ...]] = (*ANSWERS, "drop", "reset", "hang", "echo")
 
+#: Modes that answer 200 with a body far too large: ``huge_length`` declares 1 GiB in its
+#: ``Content-Length`` and streams it; ``huge_chunked`` streams chunks with no length, and
+#: ``huge_until_close`` plain bytes with no length until the connection closes, both without end
+#: (up to :data:`STREAM_LIMIT`); ``gzip_bomb`` sends a few kilobytes that decompress to 16 MiB.
+OVERSIZED_MODES: Final[tuple[str, ...]] = ("huge_length", "huge_chunked", "huge_until_close", "gzip_bomb")
+
+#: Where an endless body gives up, should a client never stop reading it.
+STREAM_LIMIT: Final = 1 << 30
+_BLOCK: Final = b"x" * 65536
+_BOMB: Final = gzip.compress(b"0" * (16 << 20), 9)
+
 
 class RawServer:
     """The server's address and what it saw.
@@ -49,14 +61,16 @@ class RawServer:
         url: ``http://127.0.0.1:PORT``.
         mode: how the next requests are answered (may be changed between requests).
         heads: the head (request line and headers) of every request received, in order.
+        sent: body bytes streamed by the oversized modes (before the client stopped reading).
     """
 
     def __init__(self, mode: str) -> None:
-        if mode not in MODES:
+        if mode not in (*MODES, *OVERSIZED_MODES):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
         self.url = ""
         self.heads: list[bytes] = []
+        self.sent = 0
         self._release = asyncio.Event()
         self._arrived = asyncio.Event()
 
@@ -75,6 +89,13 @@ class RawServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             elif mode == "echo":
                 writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(head), head))
+            elif mode == "gzip_bomb":
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(_BOMB), _BOMB)
+                )
+            elif mode in OVERSIZED_MODES:
+                await self._stream(writer, mode)
             elif mode != "drop":
                 writer.write(ANSWERS[mode])
             with contextlib.suppress(ConnectionError):
@@ -83,6 +104,21 @@ class RawServer:
             pass
         finally:
             writer.close()
+
+    async def _stream(self, writer: asyncio.StreamWriter, mode: str) -> None:
+        framing = {
+            "huge_length": b"Content-Length: %d\r\n" % STREAM_LIMIT,
+            "huge_chunked": b"Transfer-Encoding: chunked\r\n",
+            "huge_until_close": b"Connection: close\r\n",
+        }[mode]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + framing + b"\r\n")
+        while self.sent < STREAM_LIMIT:  # until the client goes away (drain then raises)
+            if mode == "huge_chunked":
+                writer.write(b"%x\r\n%s\r\n" % (len(_BLOCK), _BLOCK))
+            else:
+                writer.write(_BLOCK)
+            self.sent += len(_BLOCK)
+            await writer.drain()
 
     async def received(self, count: int) -> None:
         """Return once ``count`` requests have arrived."""
