@@ -18,8 +18,12 @@ Security rules enforced here:
   headers (``request_info``), so they are translated into strings and the project's error is
   raised outside the ``except`` block (neither ``__cause__`` nor ``__context__`` leads back to
   them), and the header dict is never a local of a frame on an error's traceback (error trackers
-  record frame locals);
-* the key is masked (``***``) in any answer body that echoes it, so an error body cannot carry it.
+  record frame locals); a cancellation passing through (to which a caller's ``TimeoutError`` is
+  chained) leaves aiohttp's frames behind too;
+* the key is masked (``***``) in any answer body that echoes it, so an error body cannot carry it;
+* bodies are read up to a cap (``max_response_bytes`` for API answers, ``max_download_bytes`` for
+  downloads), judged on ``Content-Length`` first and on the decoded bytes while reading, so a
+  server cannot make the client hold more (:class:`ResponseTooLargeError`).
 """
 
 from __future__ import annotations
@@ -256,6 +260,11 @@ class Transport:
             # and raising inside the block would chain them as ``__context__`` (even ``from None``
             # only hides it). Error trackers serialise both, with every frame's locals.
             failure = _transport_error(exc, method, shown)
+        except BaseException as exc:
+            # Anything else, above all a cancellation (a caller's timeout, a closing task group),
+            # goes on as it is but without the frames below this one: aiohttp's hold the request's
+            # headers as locals, and a caller's TimeoutError is chained to this very exception.
+            raise exc.with_traceback(None)  # noqa: B904  (the same exception, re-raised)
         else:
             logger.debug(
                 "%s %s -> %d (%d bytes, %.1f ms)",

@@ -10,6 +10,7 @@ for every kind of request, through the public calls, and every error is searched
 from __future__ import annotations
 
 import contextlib
+import math
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from ade_async.testing import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Faults, S
 
 from .harness import fast_penalty
 from .leakcheck import secret_paths
-from .rawserver import MODES, raw_server
+from .rawserver import MODES, RawServer, raw_server
 
 pytestmark = pytest.mark.anyio
 
@@ -321,3 +322,41 @@ def test_the_command_options_do_not_show_the_key() -> None:
     options = ExtractOptions(inputs=["docs"], schema=Path("s.json"), out=Path("out"), api_key=KEY)
     assert KEY not in repr(options)
     assert options.api_key == KEY
+
+
+@pytest.mark.parametrize("call", ["create_job", "get_job", "list_jobs"])
+@pytest.mark.parametrize("bound", ["anyio.fail_after", "asyncio.timeout"])
+async def test_a_wait_cut_short_by_the_caller_leads_to_no_key(call: str, bound: str) -> None:
+    """The caller's own timeout cancels a request in flight: the TimeoutError it gets is chained
+    to that cancellation, whose traceback runs through the transport (and aiohttp)."""
+    async with (
+        raw_server("hang") as server,
+        ade_async.Client(api_key=KEY, base_url=server.url, **QUICK) as client,
+    ):
+        with pytest.raises(TimeoutError) as info:
+            await _cut_short_once_sent(CALLS[call](client, server.url), server, bound)
+        server.release()
+    assert len(server.heads) == 1  # cut short in flight, and not sent again
+    assert isinstance(info.value.__context__ or info.value.__cause__, BaseException)
+    assert_no_leak(info.value)
+
+
+async def _cut_short_once_sent(request: Awaitable[object], server: RawServer, bound: str) -> None:
+    """Await ``request`` under a timeout that expires as soon as the server has the request."""
+    import asyncio
+
+    import anyio
+
+    async def expire(move_deadline: Callable[[], None]) -> None:
+        await server.received(1)
+        move_deadline()
+
+    if bound == "anyio.fail_after":
+        with anyio.fail_after(60) as scope:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(expire, lambda: setattr(scope, "deadline", -math.inf))
+                await request
+    else:
+        async with asyncio.timeout(60) as timeout, anyio.create_task_group() as tasks:
+            tasks.start_soon(expire, lambda: timeout.reschedule(asyncio.get_running_loop().time()))
+            await request
