@@ -124,6 +124,7 @@ class Client(anyio.AsyncContextManagerMixin):
             ``environment`` given, or a plain ``http://`` base URL to a host that is not loopback.
         ValueError: a count or cap out of range (``max_connections``, ``url_refreshes``,
             ``max_response_bytes``, ``max_download_bytes``).
+        TypeError: a cap that is not a whole number of bytes.
 
     The API has no endpoint to cancel a job: nothing in this client can stop work the server has
     accepted, and nothing pretends to. Cancelling a wait only stops waiting.
