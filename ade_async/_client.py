@@ -30,9 +30,9 @@ from ._engine.batch import BatchEnd, BatchItem, run_batch
 from ._engine.clock import Clock, LoopClock
 from ._engine.create import CreateSender, PhaseHook, SendPhase
 from ._engine.events import CreateProgress, EventBus, JobEvent, Listener, ProgressHook
-from ._engine.http import Transport
+from ._engine.http import DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._engine.ratelimit import RateLimit
-from ._engine.reconcile import Found, NotFound, ReconcilePolicy, new_upload_token, tag_filename
+from ._engine.reconcile import Found, NotFound, ReconcilePolicy, new_upload_token, tag_filename, token_of
 from ._engine.reconciler import Reconciler
 from ._engine.retry import RetryPolicy, read_retry_delay
 from ._engine.schedule import PollPolicy
@@ -92,7 +92,9 @@ class Client(anyio.AsyncContextManagerMixin):
     Args:
         api_key: the API key; defaults to the ``VISION_AGENT_API_KEY`` environment variable.
         base_url: the API root, e.g. a proxy or the simulator; defaults to
-            ``LANDINGAI_ADE_BASE_URL``, then to the host of ``environment``.
+            ``LANDINGAI_ADE_BASE_URL``, then to the host of ``environment``. Plain ``http://`` is
+            refused unless the host is loopback (``localhost``, ``127.0.0.0/8``, ``[::1]``): the
+            key goes in every request's header.
         environment: ``"production"`` (US, the default) or ``"eu"``; defaults to
             ``LANDINGAI_ADE_ENVIRONMENT``. Keys are per region.
         timeouts: connect, read and total timeouts.
@@ -110,10 +112,21 @@ class Client(anyio.AsyncContextManagerMixin):
             and whether it may be sent again when its job cannot be found.
         clock: the time source (tests pass ``ade_async.testing.FakeClock``).
         seed: seeds the jitter of backoffs and polls, for reproducible runs.
+        max_response_bytes: the largest API answer read, in bytes (32 MiB). ADE sends results
+            over about 1 MB through ``output_url``, so real answers are far smaller; the cap keeps
+            a broken or hostile server from filling memory. A larger answer raises
+            :class:`ResponseTooLargeError` (for a create: :class:`CreateOutcomeUnknownError`, as
+            the server answered and a job may exist).
+        max_download_bytes: the largest result downloaded from an ``output_url``, in bytes
+            (512 MiB). A larger one raises :class:`ResultDownloadError` without asking for a
+            fresh URL.
 
     Raises:
-        ConfigurationError: no API key, an unknown environment, or both ``base_url`` and
-            ``environment`` given.
+        ConfigurationError: no API key, an unknown environment, both ``base_url`` and
+            ``environment`` given, or a plain ``http://`` base URL to a host that is not loopback.
+        ValueError: a count or cap out of range (``max_connections``, ``url_refreshes``,
+            ``max_response_bytes``, ``max_download_bytes``).
+        TypeError: a cap that is not a whole number of bytes.
 
     The API has no endpoint to cancel a job: nothing in this client can stop work the server has
     accepted, and nothing pretends to. Cancelling a wait only stops waiting.
@@ -134,18 +147,27 @@ class Client(anyio.AsyncContextManagerMixin):
         reconcile: ReconcilePolicy | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
+        key = resolve_api_key(api_key)
+        # From here on the key lives only in ``key`` (masked): this frame is on the traceback of
+        # every error raised below, and error trackers record frame locals.
+        del api_key
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         if url_refreshes < 0:
             raise ValueError(f"url_refreshes must be 0 or more, got {url_refreshes}")
-        key = resolve_api_key(api_key)
+        _check_cap("max_response_bytes", max_response_bytes)
+        _check_cap("max_download_bytes", max_download_bytes)
         self._key_fingerprint = key.fingerprint()  # names a shared quota; the key stays in the transport
         self._transport = Transport(
             base_url=resolve_base_url(base_url, environment),
             api_key=key,
             timeouts=timeouts or Timeouts(),
             max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            max_download_bytes=max_download_bytes,
         )
         self._url_refreshes = url_refreshes
         self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
@@ -245,6 +267,8 @@ class Client(anyio.AsyncContextManagerMixin):
             clock=self._clock,
             rng=self._rng,
             counters=self._counters,
+            spawn=task_group.start_soon,
+            on_orphan=self._orphaned_create,
         )
         scheduler = PollScheduler(
             transport=self._transport,
@@ -786,6 +810,38 @@ class Client(anyio.AsyncContextManagerMixin):
             running.scheduler.watch(outcome.job_id, timeout=None, orphan=True)
         self._abandoned(outcome.job_id)
 
+    def _orphaned_create(
+        self, job_id: str | None, unknown: CreateOutcomeUnknownError | None, filename: str
+    ) -> None:
+        """The answer of a create whose caller left came: keep its job, or look for it."""
+        running = self._running
+        if running is None:
+            return
+        if job_id is not None:
+            self._unfinished.add(job_id)
+            running.reconciler.note_known((job_id,))
+            running.scheduler.watch(job_id, timeout=None, orphan=True)
+            self._abandoned(job_id)
+            return
+        token = token_of(filename)
+        if unknown is None or token is None:
+            self._release_slot()  # nothing to look for, so nothing could settle it
+            return
+
+        async def search() -> None:
+            try:
+                found = await running.reconciler.find(
+                    (token,), sent_at=unknown.sent_at, unknown_at=time.time()
+                )
+            except ClientClosedError:
+                return
+            except Exception:  # a bug: never into the client's task group
+                logger.exception("looking for the job of an abandoned create failed")
+                return
+            self._orphaned_search(found)
+
+        running.task_group.start_soon(search, name="ade_async orphaned search")
+
     def _abandoned(self, job_id: str) -> None:
         """A job exists whose caller stopped waiting: say so, and keep its id (it is paid)."""
         self._counters.jobs_abandoned += 1
@@ -856,6 +912,13 @@ class Client(anyio.AsyncContextManagerMixin):
 async def _tell(hook: ProgressHook | None, progress: CreateProgress) -> None:
     if hook is not None:
         await hook(progress)
+
+
+def _check_cap(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number of bytes, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 byte, got {value}")
 
 
 class PriorCreate(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,8 @@ Environment variables are read here and nowhere else. They are the ones the offi
 ``LANDINGAI_ADE_ENVIRONMENT``
     ``production`` (the US host, the default) or ``eu``;
 ``LANDINGAI_ADE_BASE_URL``
-    a full base URL, for proxies and the simulator.
+    a full base URL, for proxies and the simulator. Plain ``http://`` is accepted only to a
+    loopback host (the key travels in every request's header).
 
 Explicit arguments win over the environment. Giving both ``base_url`` and ``environment`` as
 arguments is ambiguous and refused, as the SDK does.
@@ -17,6 +18,7 @@ arguments is ambiguous and refused, as the SDK does.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -163,4 +165,31 @@ def _check_url(url: str, source: str) -> str:
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{source} must not carry a query or fragment, got {url!r}.")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+        # Every API request carries the key in its Authorization header: over plain HTTP anyone on
+        # the path could read it. Only this machine (the simulator, a local proxy) is spared TLS.
+        raise ConfigurationError(
+            f"{source} {url.strip()!r} is plain http:// to {parts.hostname!r}, which is not this machine: "
+            "the API key would cross the network unencrypted. Use https://, or http:// only to a "
+            "loopback host (localhost, 127.0.0.1, [::1]), e.g. the simulator or a local TLS proxy."
+        )
     return url.strip().rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's host name, without IPv6 brackets) is this machine:
+    ``localhost``, ``127.0.0.0/8`` or ``::1``.
+
+    Names are not resolved: ``localhost`` is taken at its word (RFC 6761), and any other name,
+    however it resolves, is not loopback.
+    """
+    name = host.lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1
+    return address.is_loopback

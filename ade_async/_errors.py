@@ -13,7 +13,8 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   ├── ConnectTimeoutError       connecting took too long; nothing sent
     │   ├── ReadTimeoutError          sent, but the answer took too long
     │   ├── ConnectionLostError       the connection dropped after the request went out
-    │   └── MalformedResponseError    an answer came, but its body is not what the API documents
+    │   ├── MalformedResponseError    an answer came, but its body is not what the API documents
+    │   └── ResponseTooLargeError     an answer's body is over the client's cap   .limit
     ├── APIStatusError                the API answered with an error status   .status_code .body
     │   ├── BadRequestError           400
     │   ├── AuthenticationError       401  missing or invalid API key
@@ -38,8 +39,11 @@ one seam (``ade_async._transport``) and never escape. The tree::
 for creating jobs, which the API does not make idempotent: a create that failed with
 ``request_sent=False`` provably created nothing; otherwise a job may exist.
 
-The API key never appears in a message, ``repr`` or attribute of any of these errors: messages are
-built from the method, the path and the response body only.
+The API key never appears in a message, ``repr`` or attribute of any of these errors, nor in their
+chain of causes and contexts, nor in the local variables of the frames on their tracebacks (which
+error trackers such as Sentry record): messages are built from the method, the path and the
+response body only, and no aiohttp exception (whose ``request_info`` holds the request's headers)
+is ever chained to them.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ReadTimeoutError",
+    "ResponseTooLargeError",
     "ResultDownloadError",
     "ResultTypeError",
     "SchemaError",
@@ -102,6 +107,23 @@ class ADEError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support for every subclass, whatever its constructor.
+
+        ``Exception``'s own ``__reduce__`` rebuilds an error as ``type(error)(*error.args)``,
+        which fails for the keyword-only constructors of this tree: the error could be pickled but
+        not unpickled (a worker of multiprocessing, Celery or Ray could not report it). Here the
+        error is rebuilt without calling ``__init__``, then given back every attribute: the state
+        is ``__dict__`` (notes included), restored by ``BaseException.__setstate__``. As for any
+        exception, ``__cause__``, ``__context__`` and the traceback stay behind.
+        """
+        return (_rebuild, (type(self), self.args), self.__dict__.copy())
+
+
+def _rebuild(cls: type[ADEError], args: tuple[Any, ...]) -> ADEError:
+    """An error of class ``cls`` with ``args``, before its attributes are restored (unpickling)."""
+    return cls.__new__(cls, *args)
 
 
 class ConfigurationError(ADEError):
@@ -185,6 +207,30 @@ class MalformedResponseError(TransportError):
 
     def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
         super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+
+
+class ResponseTooLargeError(TransportError):
+    """An answer's body was larger than the client accepts; the client stopped reading it.
+
+    Bodies are read up to a cap (``Client(max_response_bytes=...)`` for API answers, 32 MiB by
+    default; ``max_download_bytes`` for results downloaded from ``output_url``, 512 MiB), so that a
+    broken or hostile server cannot make the client hold gigabytes. The cap is checked against
+    ``Content-Length`` before reading and against the bytes received while reading (a chunked or
+    compressed body has no trustworthy length).
+
+    The server did answer, so the request was sent and acted upon: for a create, a job may exist
+    (its outcome is unknown, see ``CreateOutcomeUnknownError``); reads are not retried, as the
+    same answer would come again.
+
+    Attributes:
+        limit: the cap in bytes that the answer exceeded.
+        status_code: the HTTP status of the answer.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, limit: int, status_code: int) -> None:
+        super().__init__(message, method=method, path=path)
+        self.limit = limit
         self.status_code = status_code
 
 

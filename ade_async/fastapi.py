@@ -189,7 +189,7 @@ def ade_lifespan(
         raise TypeError("pass either client_factory or Client arguments, not both")
     if not shutdown_grace >= 0:
         raise ValueError(f"shutdown_grace must be 0 or more seconds, got {shutdown_grace!r}")
-    factory: Callable[[], Client] = client_factory or functools.partial(Client, **client_kwargs)
+    factory: Callable[[], Client] = client_factory or _ClientArguments(client_kwargs)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -208,6 +208,26 @@ def ade_lifespan(
                 holder.request_close(grace=None)
 
     return lifespan
+
+
+class _ClientArguments:
+    """Makes the client from ``Client`` arguments kept until startup.
+
+    Not a ``functools.partial``: its ``repr`` shows its arguments, the API key among them, and it
+    sits in the locals of the lifespan's frame, which is on the traceback of any startup error
+    (error trackers record frame locals).
+    """
+
+    __slots__ = ("_arguments",)
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self._arguments = arguments
+
+    def __call__(self) -> Client:
+        return Client(**self._arguments)
+
+    def __repr__(self) -> str:
+        return f"<Client arguments: {', '.join(sorted(self._arguments))}>"
 
 
 async def close_client(app: Starlette, *, grace: float | None = None) -> None:

@@ -621,3 +621,105 @@ async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_un
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["reconciled"] == 1
         assert sim.stats().jobs_total == 1
+
+
+def test_base_url_over_plain_http_to_another_host_is_a_usage_error(
+    tmp_path: Path, schema_file: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything is sent (nothing listens there, and nothing is tried).
+
+    ``capfd``, not ``capsys``: ``run_extract`` binds ``sys.stderr`` as a default argument when its
+    module is first imported, which may be before this test replaces it."""
+    from ade_async.cli._main import main
+
+    make_tree(tmp_path / "docs", 1)
+    remote = "http://192.0.2.1:8000"  # TEST-NET-1 (RFC 5737): routed nowhere, were it ever tried
+    for command in (
+        ["extract", str(tmp_path / "docs"), "--schema", str(schema_file), "--out", str(tmp_path / "out")],
+        ["jobs", "get", "job-1"],
+        ["jobs", "list"],
+        ["jobs", "wait", "job-1", "--out", str(tmp_path / "w")],
+    ):
+        assert main([*command, "--api-key", "sk-cli-secret", "--base-url", remote]) == 2, command
+        err = capfd.readouterr().err
+        assert remote in err
+        assert "plain http://" in err
+        assert "sk-cli-secret" not in err
+
+
+# --- the key from a file ---------------------------------------------------------------------------
+
+API_COMMANDS: list[list[str]] = [
+    ["extract", "docs", "--schema", "schema.json", "--out", "out"],
+    ["jobs", "list"],
+    ["jobs", "get", "job-1"],
+    ["jobs", "wait", "job-1", "--out", "w"],
+]
+
+
+async def test_the_key_can_come_from_a_file(sim: Simulator, tmp_path: Path, schema_file: Path) -> None:
+    make_tree(tmp_path / "docs", 2)
+    key_file = tmp_path / "key"
+    key_file.write_text(sim.api_key + "\n")  # as `echo KEY > file` writes it
+    connection = ["--api-key-file", str(key_file), "--base-url", sim.base_url]
+    await cli(
+        "extract",
+        tmp_path / "docs",
+        "--schema",
+        schema_file,
+        "--out",
+        tmp_path / "out",
+        *connection,
+        check_exit=0,
+    )
+    listing = await cli("jobs", "list", *connection, check_exit=0)
+    assert len(listing.stdout.splitlines()) == 2
+    # The file's content is what is sent: a wrong key in it is refused, and not echoed.
+    key_file.write_text("sk-wrong-in-a-file-77\n")
+    refused = await cli("jobs", "list", *connection, check_exit=4)
+    assert "401" in refused.stderr
+    assert "sk-wrong-in-a-file-77" not in refused.stderr + refused.stdout
+
+
+@pytest.mark.parametrize("command", API_COMMANDS, ids=lambda command: " ".join(command[:2]))
+def test_a_key_file_that_cannot_serve_is_a_usage_error(
+    command: list[str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from ade_async.cli._main import main
+
+    base = ["--base-url", "http://127.0.0.1:9"]  # never reached: every case stops before a request
+    secret = "sk-in-the-file-5e1f"
+    files = {
+        "missing": (tmp_path / "nope", "cannot read"),
+        "a folder": (tmp_path, "cannot read"),
+        "empty": (tmp_path / "empty", "is empty"),
+        "blank": (tmp_path / "blank", "is empty"),
+        "two lines": (tmp_path / "two", "more than one line"),
+        "not UTF-8": (tmp_path / "latin1", "not UTF-8"),
+    }
+    (tmp_path / "empty").write_text("")
+    (tmp_path / "blank").write_text(" \n")
+    (tmp_path / "two").write_text(f"{secret}\nsecond-line\n")
+    (tmp_path / "latin1").write_bytes(b"sk-\xe9t\xe9-5e1f\n")
+    for name, (path, reason) in files.items():
+        assert main([*command, "--api-key-file", str(path), *base]) == 2, name
+        err = capfd.readouterr().err
+        assert reason in err, (name, err)
+        assert str(path) in err
+        assert secret not in err
+        assert "second-line" not in err
+    # Both ways at once are ambiguous.
+    (tmp_path / "good").write_text(secret)
+    assert main([*command, "--api-key", "k", "--api-key-file", str(tmp_path / "good"), *base]) == 2
+    assert "not allowed with argument" in capfd.readouterr().err
+
+
+def test_the_help_warns_that_a_key_on_the_command_line_is_visible(capfd: pytest.CaptureFixture[str]) -> None:
+    from ade_async.cli._main import main
+
+    for command in API_COMMANDS:
+        assert main([*command[:2], "--help"] if command[0] == "jobs" else [command[0], "--help"]) == 0
+        shown = " ".join(capfd.readouterr().out.split())
+        assert "--api-key-file PATH" in shown
+        assert "`ps`" in shown
+        assert "VISION_AGENT_API_KEY" in shown

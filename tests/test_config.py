@@ -62,11 +62,11 @@ def test_client_repr_hides_key() -> None:
         (
             None,
             None,
-            {"LANDINGAI_ADE_BASE_URL": "http://proxy", "LANDINGAI_ADE_ENVIRONMENT": "eu"},
-            "http://proxy",
+            {"LANDINGAI_ADE_BASE_URL": "https://proxy", "LANDINGAI_ADE_ENVIRONMENT": "eu"},
+            "https://proxy",
         ),
-        ("http://explicit:1", None, {"LANDINGAI_ADE_BASE_URL": "http://proxy"}, "http://explicit:1"),
-        (None, "eu", {"LANDINGAI_ADE_BASE_URL": "http://proxy"}, EU),
+        ("https://explicit:1", None, {"LANDINGAI_ADE_BASE_URL": "https://proxy"}, "https://explicit:1"),
+        (None, "eu", {"LANDINGAI_ADE_BASE_URL": "https://proxy"}, EU),
     ],
 )
 def test_base_url_resolution(
@@ -77,7 +77,7 @@ def test_base_url_resolution(
 
 def test_base_url_and_environment_together_are_ambiguous() -> None:
     with pytest.raises(ade_async.ConfigurationError, match="Ambiguous"):
-        resolve_base_url("http://x", "eu", env={})
+        resolve_base_url("https://x", "eu", env={})
 
 
 @pytest.mark.parametrize("name", ["staging-ish", "us"])
@@ -92,6 +92,53 @@ def test_unknown_environment_names_the_source(name: str) -> None:
 def test_bad_base_url(url: str) -> None:
     with pytest.raises(ade_async.ConfigurationError):
         resolve_base_url(url, None, env={})
+
+
+#: Plain-HTTP URLs whose host is not this machine: the key would cross a network unencrypted.
+REMOTE_HTTP = [
+    "http://api.va.landing.ai",
+    "http://proxy",
+    "http://10.0.0.5:8000",
+    "http://192.168.1.10/v1",
+    "http://[2001:db8::1]:8080",
+    "http://0.0.0.0:8000",  # "every interface" as a listen address; as a destination, not loopback
+    "http://localhost.example.com",
+    "http://127.0.0.1.nip.io",
+    "HTTP://Example.COM",
+]
+#: Loopback, or TLS: fine.
+ALLOWED = [
+    "http://127.0.0.1:8000",
+    "http://127.5.6.7",
+    "http://localhost:9",
+    "http://LOCALHOST",
+    "http://localhost.:9",
+    "http://[::1]:8080",
+    "http://[::ffff:127.0.0.1]:8080",
+    "https://proxy.internal:8443",
+    "https://10.0.0.5",
+]
+
+
+@pytest.mark.parametrize("url", REMOTE_HTTP)
+def test_plain_http_to_another_host_is_refused_from_every_source(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ade_async.ConfigurationError, match=r"plain http://.*https://") as explicit:
+        ade_async.Client(api_key="k", base_url=url)
+    assert url in str(explicit.value)
+    assert "base_url" in str(explicit.value)
+    with pytest.raises(ade_async.ConfigurationError, match="LANDINGAI_ADE_BASE_URL") as from_env:
+        resolve_base_url(None, None, env={"LANDINGAI_ADE_BASE_URL": url})
+    assert url in str(from_env.value)
+    monkeypatch.setenv("LANDINGAI_ADE_BASE_URL", url)
+    with pytest.raises(ade_async.ConfigurationError, match="unencrypted"):
+        ade_async.Client(api_key="k")
+
+
+@pytest.mark.parametrize("url", ALLOWED)
+def test_loopback_http_and_any_https_are_accepted(url: str) -> None:
+    assert ade_async.Client(api_key="k", base_url=url).base_url == url.rstrip("/")
 
 
 def test_timeouts_validate() -> None:

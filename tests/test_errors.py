@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import email.utils
+import inspect
+import pickle
+from typing import Any
 
 import pytest
 
 import ade_async
+from ade_async._config import ApiKey
+from ade_async._engine.reconcile import SearchReport
 from ade_async._engine.retry_after import parse_retry_after
 from ade_async._errors import describe_error_body, error_for_status
+from ade_async.providers.landingai.wire import ValidationErrorItem
 
 
 @pytest.mark.parametrize(
@@ -122,3 +128,104 @@ def test_retry_after_http_date() -> None:
     assert parse_retry_after({"Retry-After": header}, now=now) == pytest.approx(30.0)
     past = email.utils.formatdate(now - 30, usegmt=True)
     assert parse_retry_after({"Retry-After": past}, now=now) == 0.0
+
+
+# --- pickling ------------------------------------------------------------------------------------
+# Batches run under multiprocessing, Celery or Ray carry errors between processes by pickle.
+
+
+def _every_error_class() -> list[type[ade_async.ADEError]]:
+    """ADEError and every subclass, walked from the root: a new class cannot be forgotten."""
+    import ade_async.fastapi  # its QuotaExhaustedError is an ADEError too
+
+    found: list[type[ade_async.ADEError]] = []
+    pending: list[type[ade_async.ADEError]] = [ade_async.ADEError]
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+#: A value for every constructor argument an error class takes; a class with an argument missing
+#: here fails its test, which names the argument.
+_SAMPLES: dict[str, Any] = {
+    "message": "something went wrong",
+    "method": "POST",
+    "path": "/v1/ade/extract/jobs",
+    "status_code": 422,
+    "body": {"detail": [{"loc": ["body", "schema"], "msg": "bad", "type": "value_error"}]},
+    "detail": (ValidationErrorItem(loc=("body", "schema"), msg="bad", type="value_error"),),
+    "retry_after": 1.5,
+    "job_id": "job-1",
+    "failure_reason": "the document could not be read",
+    "status": "processing",
+    "timeout": 30.0,
+    "filename": "invoice.ade-abc123.md",
+    "content_sha256": "ab" * 32,
+    "sent_at": 1_700_000_000.5,
+    "cause": ade_async.ReadTimeoutError("POST /v1/ade/extract/jobs: timed out", method="POST", path="/x"),
+    "search": SearchReport(seconds=30.0, candidates_checked=2, still_running=("j1",), unidentified=()),
+    "resubmissions": 1,
+    "problems": ("unsupported keyword 'maxLength' at properties.name",),
+    "max_wait": 2.0,
+    "limit": 32 * 1024 * 1024,
+}
+
+
+def _example(cls: type[ade_async.ADEError]) -> ade_async.ADEError:
+    arguments: dict[str, Any] = {}
+    positional: list[Any] = []
+    for name, parameter in inspect.signature(cls).parameters.items():
+        if name not in _SAMPLES:
+            raise AssertionError(f"{cls.__name__}({name}=...): add a sample value for {name!r} to _SAMPLES")
+        if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            positional.append(_SAMPLES[name])
+        else:
+            arguments[name] = _SAMPLES[name]
+    error = cls(*positional, **arguments)
+    error.add_note("a note added on the way")
+    return error
+
+
+def _same(left: object, right: object) -> bool:
+    """Equal type, text and attributes, recursively for errors (they have no ``__eq__``)."""
+    if isinstance(left, BaseException):
+        return (
+            type(left) is type(right)
+            and str(left) == str(right)
+            and left.args == right.args
+            and vars(left).keys() == vars(right).keys()
+            and all(_same(value, vars(right)[name]) for name, value in vars(left).items())
+        )
+    return type(left) is type(right) and left == right
+
+
+@pytest.mark.parametrize("cls", _every_error_class(), ids=lambda cls: cls.__name__)
+def test_every_error_survives_a_pickle_round_trip(cls: type[ade_async.ADEError]) -> None:
+    error = _example(cls)
+    restored = pickle.loads(pickle.dumps(error))
+    assert _same(error, restored)
+    assert repr(restored) == repr(error)
+    # Every attribute is there (the samples are non-empty, so nothing was left at a default).
+    assert len(vars(restored)) >= 2  # message and the note, at least
+
+
+def test_the_pickle_test_sees_every_class_and_can_fail() -> None:
+    names = {cls.__name__ for cls in _every_error_class()}
+    assert {"CreateOutcomeUnknownError", "UnprocessableEntityError", "QuotaExhaustedError"} <= names
+    error = _example(ade_async.JobFailedError)
+    restored = pickle.loads(pickle.dumps(error))
+    restored.failure_reason = "another reason"
+    assert not _same(error, restored)
+
+
+def test_a_pickled_error_never_carries_the_key() -> None:
+    """The key object refuses to be pickled: an error that held it could not travel at all."""
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(ApiKey("sk-secret"))
+    error = ade_async.TransportError("x", method="GET", path="/p")
+    error.key = ApiKey("sk-secret")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(error)

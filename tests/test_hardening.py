@@ -351,3 +351,34 @@ async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(sim: Simu
         assert client.stats().creates_reconciled == 1
         assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
     assert sim.stats().jobs_total == 1
+
+
+@pytest.mark.parametrize("how", ["task.cancel", "asyncio.timeout"])
+async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim: Simulator, how: str) -> None:
+    # anyio's shields do not hold against asyncio's own cancellation; the POST runs in a task of
+    # the client's, so it lands whatever the caller's task undergoes.
+    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
+        sim.inject("create", "slow")
+        timeouts: list[asyncio.Timeout] = []
+
+        async def caller() -> ade_async.JobHandle:
+            async with asyncio.timeout(None) as timeout:
+                timeouts.append(timeout)
+                return await client.submit(doc(1), schema=SCHEMA)
+
+        submitting = asyncio.ensure_future(caller())
+        await until(lambda: client.stats().creates_sent == 1)
+        if how == "task.cancel":
+            submitting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await submitting
+        else:
+            timeouts[0].reschedule(asyncio.get_running_loop().time())
+            with pytest.raises(TimeoutError):
+                await submitting
+        await until(lambda: client.stats().jobs_abandoned == 1)
+        (job_id,) = client.stats().abandoned_job_ids
+        assert client.stats().creates_accepted == 1
+        await until(lambda: client.stats().admission.in_flight == 0)  # freed once it was seen to end
+        assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
+    assert sim.stats().jobs_total == 1

@@ -10,22 +10,23 @@ and its in-flight slot taken (a job may exist; the search for it settles the slo
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Literal, TypeAlias
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Literal, TypeAlias
 
-import anyio
-
-from .._engine.admission import Admission, Grant
-from .._engine.clock import Clock
-from .._engine.http import Transport
-from .._engine.retry import CreateVerdict, RetryPolicy, create_verdict
-from .._engine.stats import Counters
-from .._errors import ADEError, CreateOutcomeUnknownError, RateLimitError
-from ..providers.landingai.wire import AsyncExtractRequest
+from .._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError, RateLimitError
+from ..providers.landingai.wire import AsyncExtractRequest, JobCreationResponse
+from .admission import Admission, Grant
+from .clock import Clock
+from .futures import settled
+from .http import Transport
+from .retry import CreateVerdict, RetryPolicy, create_verdict
+from .stats import Counters
 
 __all__ = ["CreateSender", "PhaseHook", "SendPhase"]
 
@@ -34,10 +35,19 @@ logger = logging.getLogger("ade_async")
 #: ``admission``: waiting for quota, nothing on the wire; ``sending``: a create is going out.
 SendPhase: TypeAlias = Literal["admission", "sending"]
 PhaseHook: TypeAlias = Callable[[SendPhase], Awaitable[None]]
+#: Starts a task in the client's task group (``TaskGroup.start_soon``).
+Spawn: TypeAlias = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
 class CreateSender:
-    """Creates jobs: admission, one POST per attempt, and the verdict on each failure."""
+    """Creates jobs: admission, one POST per attempt, and the verdict on each failure.
+
+    Each POST runs in a task of the client's own (``spawn``), not in the caller's: a create on
+    the wire always gets its answer, whatever happens to the caller (an anyio cancel scope, a
+    plain ``task.cancel()``, ``asyncio.timeout``). If the caller has gone by then, the answer is
+    settled here all the same and handed to ``on_orphan``: the job id of an accepted create, or
+    the :class:`CreateOutcomeUnknownError` of a lost one (the client looks for its job).
+    """
 
     def __init__(
         self,
@@ -48,6 +58,8 @@ class CreateSender:
         clock: Clock,
         rng: random.Random,
         counters: Counters,
+        spawn: Spawn,
+        on_orphan: Callable[[str | None, CreateOutcomeUnknownError | None, str], None],
     ) -> None:
         self._transport = transport
         self._gate = gate
@@ -55,6 +67,8 @@ class CreateSender:
         self._clock = clock
         self._rng = rng
         self._counters = counters
+        self._spawn = spawn
+        self._on_orphan = on_orphan
 
     async def send(self, request: AsyncExtractRequest, *, on_phase: PhaseHook | None = None) -> str:
         """Create the job and return its id; its admission stays in flight until released.
@@ -66,9 +80,7 @@ class CreateSender:
         From admission to the create's answer is one exception-safe scope: whatever happens in
         between (a hook that raises, a cancellation, a bug), the admission is handed back if the
         create provably never left, and otherwise kept counted (the server may have counted it).
-        The POST itself is shielded from cancellation: a create on the wire always gets its
-        answer (bounded by the transport's timeouts, and by the client closing its session), so
-        a paid job is never created unrecorded.
+        A POST already sent is never cut off (see the class).
 
         Raises:
             CreateOutcomeUnknownError: the create was sent and its answer lost.
@@ -86,27 +98,16 @@ class CreateSender:
             try:
                 if on_phase is not None:
                     await on_phase("sending")
-                flight.sent()
-                sent_at = time.time()
-                self._counters.creates_sent += 1
+                answer = self._post(request, flight)
                 try:
-                    with anyio.CancelScope(shield=True):
-                        created = await self._transport.create_job(request)
+                    created = await settled(asyncio.shield(answer))
                 except ADEError as error:
-                    verdict = create_verdict(error)
+                    verdict = self._settle_failure(request, flight, error)
                     if verdict is CreateVerdict.RATE_LIMITED:
-                        hint = error.retry_after if isinstance(error, RateLimitError) else None
-                        self._counters.creates_rate_limited += 1
-                        flight.rate_limited(hint)
                         front = True
                         continue
                     if verdict is CreateVerdict.UNKNOWN:
-                        self._counters.creates_unknown += 1
-                        # Kept in the windows (the server may have counted it) and in flight (a
-                        # job may exist): whoever looks for the job settles the slot.
-                        flight.unanswered()
-                        raise _unknown_outcome(request, sent_at, error) from error
-                    flight.refund()
+                        raise _unknown_outcome(request, flight.sent_at, error) from error
                     if verdict is CreateVerdict.FINAL:
                         raise
                     failures += 1
@@ -119,11 +120,75 @@ class CreateSender:
                     await self._clock.sleep_until(self._clock.now() + delay)
                     front = True
                     continue
+                except BaseException:
+                    if not answer.done():
+                        # The caller left while the create is on the wire: its answer is settled
+                        # when it comes, by the client, for nobody in particular.
+                        flight.hand_over()
+                        answer.add_done_callback(functools.partial(self._orphaned, request, flight))
+                    raise
                 self._counters.creates_accepted += 1
                 flight.accepted()
                 return created.job_id
             finally:
                 flight.close()
+
+    def _post(self, request: AsyncExtractRequest, flight: _Flight) -> asyncio.Future[JobCreationResponse]:
+        """Send the create in a task of the client's; the future holds its answer."""
+        answer: asyncio.Future[JobCreationResponse] = asyncio.get_running_loop().create_future()
+        flight.sent()
+        self._counters.creates_sent += 1
+
+        async def post() -> None:
+            try:
+                created = await self._transport.create_job(request)
+            except Exception as exc:
+                answer.set_exception(exc)
+            except BaseException:  # the client is closing under it: the job may exist
+                answer.set_exception(
+                    ClientClosedError("the client closed while a create was on the wire; a job may exist")
+                )
+                raise
+            else:
+                answer.set_result(created)
+
+        self._spawn(post)
+        return answer
+
+    def _settle_failure(
+        self, request: AsyncExtractRequest, flight: _Flight, error: ADEError
+    ) -> CreateVerdict:
+        """Account for one failed attempt and return its verdict."""
+        verdict = CreateVerdict.UNKNOWN if isinstance(error, ClientClosedError) else create_verdict(error)
+        if verdict is CreateVerdict.RATE_LIMITED:
+            hint = error.retry_after if isinstance(error, RateLimitError) else None
+            self._counters.creates_rate_limited += 1
+            flight.rate_limited(hint)
+        elif verdict is CreateVerdict.UNKNOWN:
+            self._counters.creates_unknown += 1
+            # Kept in the windows (the server may have counted it) and in flight (a job may
+            # exist): whoever looks for the job settles the slot.
+            flight.unanswered()
+        else:
+            flight.refund()
+        return verdict
+
+    def _orphaned(
+        self, request: AsyncExtractRequest, flight: _Flight, answer: asyncio.Future[JobCreationResponse]
+    ) -> None:
+        """The answer of a create whose caller left: settle it, then tell the client."""
+        error = answer.exception()
+        if error is None:
+            self._counters.creates_accepted += 1
+            flight.accepted()
+            self._on_orphan(answer.result().job_id, None, request.markdown_filename)
+            return
+        if not isinstance(error, ADEError):
+            flight.unanswered()
+            self._on_orphan(None, _unknown_outcome(request, flight.sent_at, error), request.markdown_filename)
+            return
+        if self._settle_failure(request, flight, error) is CreateVerdict.UNKNOWN:
+            self._on_orphan(None, _unknown_outcome(request, flight.sent_at, error), request.markdown_filename)
 
 
 class _Flight:
@@ -133,17 +198,24 @@ class _Flight:
     create never left is handed back; one whose create left without an answer is kept counted.
     """
 
-    __slots__ = ("_gate", "_grant", "_sent", "_settled")
+    __slots__ = ("_gate", "_grant", "_handed_over", "_sent", "_settled", "sent_at")
 
     def __init__(self, gate: Admission, grant: Grant) -> None:
         self._gate = gate
         self._grant = grant
         self._sent = False
         self._settled = False
+        self._handed_over = False
+        self.sent_at = 0.0  # Unix time just before the POST
 
     def sent(self) -> None:
         self._gate.sent(self._grant)
         self._sent = True
+        self.sent_at = time.time()
+
+    def hand_over(self) -> None:
+        """Whoever receives the create's answer settles this admission: :meth:`close` leaves it."""
+        self._handed_over = True
 
     def accepted(self) -> None:
         self._settled = True
@@ -162,7 +234,7 @@ class _Flight:
         self._gate.refund(self._grant)
 
     def close(self) -> None:
-        if self._settled:
+        if self._settled or self._handed_over:
             return
         if self._sent:
             self.unanswered()  # it may have arrived: keep it counted, and its slot taken
@@ -171,7 +243,7 @@ class _Flight:
 
 
 def _unknown_outcome(
-    request: AsyncExtractRequest, sent_at: float, error: ADEError
+    request: AsyncExtractRequest, sent_at: float, error: BaseException
 ) -> CreateOutcomeUnknownError:
     digest = hashlib.sha256(request.markdown).hexdigest() if request.markdown is not None else None
     what = request.markdown_filename if request.markdown is not None else "a markdown_url"
@@ -182,5 +254,5 @@ def _unknown_outcome(
         filename=request.markdown_filename if request.markdown is not None else None,
         content_sha256=digest,
         sent_at=sent_at,
-        cause=error,
+        cause=error if isinstance(error, ADEError) else ADEError(f"{type(error).__name__}: {error}"),
     )

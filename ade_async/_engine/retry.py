@@ -1,8 +1,9 @@
 """Which failures are retried, for which call, and after how long: the retry policy, sans-I/O.
 
-Reads (get a job, list jobs) are safe to repeat: they are retried on transport errors, 408, 429
-and 5xx, with exponential backoff and jitter, honouring ``Retry-After`` up to a cap, within a
-budget of attempts and total time.
+Reads (get a job, list jobs) are safe to repeat: they are retried on transport errors (except an
+answer over the size cap, which would come again as large), 408, 429 and 5xx, with exponential
+backoff and jitter, honouring ``Retry-After`` up to a cap, within a budget of attempts and total
+time.
 
 Creates are not idempotent (the API has no idempotency key), so a create is repeated only when the
 server provably did not accept it:
@@ -15,10 +16,11 @@ server provably did not accept it:
 
 A create whose outcome is unknown is never repeated blindly: it raises
 :class:`~ade_async.CreateOutcomeUnknownError` (the client then looks for the job, see
-``_reconcile``). Unknown means the request went out and the answer was lost, timed out or garbled,
-**or a gateway answered 502 or 504**: those come from a proxy in front of the application, which
-may have accepted the create and then failed to answer in time (504), or whose answer the proxy
-lost (502). Before the client could look for a job by its upload token, retrying them was the
+``_reconcile``). Unknown means the request went out and the answer was lost, timed out, garbled or
+too large to read (:class:`~ade_async.ResponseTooLargeError`: the server answered, so it may have
+created the job), **or a gateway answered 502 or 504**: those come from a proxy in front of the
+application, which may have accepted the create and then failed to answer in time (504), or whose
+answer the proxy lost (502). Before the client could look for a job by its upload token, retrying them was the
 lesser evil; now a search settles it without risking a second paid job.
 """
 
@@ -32,6 +34,7 @@ from .._errors import (
     ADEError,
     APIStatusError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     TransportError,
 )
@@ -129,7 +132,9 @@ def read_retry_delay(
         elapsed: seconds since the first try.
         rng: jitter source.
     """
-    if isinstance(error, TransportError):
+    if isinstance(error, ResponseTooLargeError):
+        retryable = False  # the same answer would come again, as large
+    elif isinstance(error, TransportError):
         retryable = True
     elif isinstance(error, APIStatusError):
         retryable = error.status_code in policy.retry_statuses

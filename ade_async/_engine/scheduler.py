@@ -36,6 +36,7 @@ from .._errors import (
     MalformedResponseError,
     NotFoundError,
     RateLimitError,
+    ResponseTooLargeError,
     TransportError,
     unexpected,
 )
@@ -391,8 +392,10 @@ class PollScheduler:
                 self._schedule.forget(job_id)
                 self._settle(job_id, error=error)
                 return
-        if isinstance(error, APIStatusError) and error.status_code not in self._retry_statuses:
-            # 401, 402, 403, 422...: polling again will not help.
+        if isinstance(error, ResponseTooLargeError) or (
+            isinstance(error, APIStatusError) and error.status_code not in self._retry_statuses
+        ):
+            # 401, 402, 403, 422..., or an answer over the size cap: polling again will not help.
             self._schedule.forget(job_id)
             self._settle(job_id, error=error)
             return

@@ -29,7 +29,7 @@ import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,7 +83,7 @@ class ExtractOptions:
     pattern: str = "*.md"
     model: str | None = None
     strict: bool = False
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # options get logged; the key must not
     base_url: str | None = None
     environment: str | None = None
     rates: tuple[tuple[int, float], ...] = ()

@@ -7,6 +7,9 @@ Subcommands::
     ade-async jobs get JOB_ID                                      one job, as JSON
     ade-async jobs wait JOB_ID... --out DIR                        wait for jobs, write their results
     ade-async simulator [--port N] [...]                           the standalone API simulator
+
+Every subcommand that talks to the API takes the key from ``--api-key-file PATH``, ``--api-key KEY``
+(visible to other users in ``ps``) or ``VISION_AGENT_API_KEY``; the file is read here, once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from .._config import BASE_URL_ENV
+from .._config import API_KEY_ENV, BASE_URL_ENV
 from .._parsing import argument_type, parse_rate
 from ._extract import ExitCode, ExtractOptions, run_extract
 from ._jobs import get_job, list_jobs, wait_jobs
@@ -48,19 +51,73 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: Longer than any API key by far; a file this long was named by mistake (or is /dev/zero).
+_MAX_KEY_FILE_BYTES = 64 * 1024
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection")
-    group.add_argument(
+    group = parser.add_argument_group(
+        "connection", f"The API key comes from --api-key-file or --api-key, else from {API_KEY_ENV}."
+    )
+    key = group.add_mutually_exclusive_group()
+    key.add_argument(
         "--api-key",
         default=None,
-        help="the API key (default: the VISION_AGENT_API_KEY environment variable; never printed)",
+        metavar="KEY",
+        help=(
+            "the API key; other users of this machine can read it in `ps` (and it lands in your shell "
+            f"history): prefer --api-key-file or the {API_KEY_ENV} environment variable"
+        ),
+    )
+    key.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="read the API key from this file: the key alone, a trailing newline allowed (never printed)",
     )
     group.add_argument(
-        "--base-url", default=None, help=f"the API root (default: {BASE_URL_ENV}, else the US host)"
+        "--base-url",
+        default=None,
+        help=f"the API root (default: {BASE_URL_ENV}, else the US host); http:// only to a loopback host",
     )
     group.add_argument(
         "--eu", action="store_true", help="use the EU host (https://api.va.eu-west-1.landing.ai)"
     )
+
+
+class _KeyFileError(Exception):
+    """The file named by --api-key-file cannot give a key (the message never shows its content)."""
+
+
+def read_api_key_file(path: Path) -> str:
+    """The API key held in ``path``: its one line, without the line end and surrounding blanks.
+
+    Raises:
+        _KeyFileError: the file cannot be read, is not UTF-8, is empty, or holds more than one
+            line; the message names the file and the reason, never what it holds.
+    """
+    try:
+        with path.open("rb") as file:
+            raw = file.read(_MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _KeyFileError(
+            f"cannot read the API key file {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    if len(raw) > _MAX_KEY_FILE_BYTES:
+        raise _KeyFileError(
+            f"the API key file {path} is too large to hold a key ({_MAX_KEY_FILE_BYTES} bytes or more)"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _KeyFileError(f"the API key file {path} is not UTF-8 text") from None
+    key = text.strip()
+    if not key:
+        raise _KeyFileError(f"the API key file {path} is empty")
+    if "\n" in key or "\r" in key:
+        raise _KeyFileError(f"the API key file {path} holds more than one line; it must hold the key alone")
+    return key
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -195,6 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    key_file: Path | None = getattr(args, "api_key_file", None)
+    if key_file is not None:
+        try:
+            args.api_key = read_api_key_file(key_file)
+        except _KeyFileError as exc:
+            print(f"ade-async: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
     environment = "eu" if getattr(args, "eu", False) else None
     if environment and args.base_url:
         print("ade-async: --eu and --base-url cannot be used together", file=sys.stderr)

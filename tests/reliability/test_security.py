@@ -35,6 +35,7 @@ from .harness import (
     patched_cli_client,
     write_corpus,
 )
+from .leakcheck import secret_paths
 
 pytestmark = pytest.mark.anyio
 
@@ -63,8 +64,13 @@ def test_the_scan_finds_a_planted_key() -> None:
     assert not leaks(["Bearer ***", "ApiKey('***')"])
 
 
+#: Errors met during a run; each is also walked as an error tracker would (``leakcheck``).
+_ERRORS: list[BaseException] = []
+
+
 def describe_error(error: BaseException) -> list[str]:
     """An error as a user could see it: message, repr, traceback with its causes, attributes."""
+    _ERRORS.append(error)
     texts = ["".join(traceback.format_exception(error)), repr(error)]
     seen: set[int] = set()
     current: BaseException | None = error
@@ -165,6 +171,10 @@ async def test_a_whole_batch_at_debug_level_leaks_the_key_nowhere(
             texts += describe_error(record.exc_info[1])
     assert any(record.levelno == logging.DEBUG and record.name == "ade_async" for record in caplog.records)
     assert leaks(texts) == []
+    # Deeper than the texts: causes, contexts, attributes and the frame locals of tracebacks.
+    tests = str(Path(__file__).parent.parent)
+    assert _ERRORS
+    assert [path for error in _ERRORS for path in secret_paths(error, SECRETS, skip_frames_in=[tests])] == []
 
 
 async def test_the_simulator_refuses_and_counts_a_key_sent_to_an_output_url() -> None:

@@ -4,7 +4,7 @@ Small results come inline (``data``). Results over 1 MB, or those of jobs create
 ``output_save_url``, come through ``output_url``: a presigned URL that expires about an hour after
 the GET that issued it. It is downloaded *without* the API key (the transport never attaches it to
 a download), and when a download fails the job is fetched again for a fresh URL, a bounded number
-of times.
+of times; not when the result is over ``max_download_bytes``, which a fresh URL would not change.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..._errors import (
     JobFailedError,
     JobNotFinishedError,
     MalformedResponseError,
+    ResponseTooLargeError,
     ResultDownloadError,
 )
 from ...providers.landingai.wire import (
@@ -84,9 +85,9 @@ class ResultFetcher:
             try:
                 response, body = await self._download(job.job_id, job.output_url)
                 return response, job, body
-            except ResultDownloadError:
-                if refreshes_left == 0:
-                    raise
+            except ResultDownloadError as error:
+                if refreshes_left == 0 or isinstance(error.__cause__, ResponseTooLargeError):
+                    raise  # out of refreshes, or a fresh URL would serve the same oversized result
                 refreshes_left -= 1
                 logger.debug("refreshing output_url of job %s after a failed download", job.job_id)
                 job = await self._refresh(job.job_id)
