@@ -44,9 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .._engine.clock import Clock, TimerHandle
-from .._engine.futures import settled
-from .._engine.ratelimit import RateLimit
+from .clock import Clock, TimerHandle
+from .futures import settled
+from .ratelimit import RateLimit
 
 __all__ = ["Admission", "AdmissionCore", "AdmissionGate", "AdmissionStats", "Grant", "WindowUsage"]
 

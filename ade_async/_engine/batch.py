@@ -15,18 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TypeAlias
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any, TypeAlias
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import ObjectSendStream
+from anyio.abc import ObjectSendStream, TaskGroup
 
-from .._errors import ADEError, CreateOutcomeUnknownError, InputError, JobTimeoutError, unexpected
-from .._inputs import MarkdownInput, check_markdown, read_markdown
+from .._errors import (
+    ADEError,
+    ClientClosedError,
+    CreateOutcomeUnknownError,
+    InputError,
+    JobTimeoutError,
+    unexpected,
+)
+from .._inputs import DocumentInput
 from .._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
 
-__all__ = ["BatchEnd", "BatchItem", "run_batch"]
+__all__ = ["BatchEnd", "BatchItem", "run_batch", "stream"]
 
 logger = logging.getLogger("ade_async")
 
@@ -40,12 +47,55 @@ class BatchEnd:
         self.error = error
 
 
-BatchItem: TypeAlias = Outcome | BatchEnd
-Submit: TypeAlias = Callable[[bytes, str], Awaitable[JobHandle]]
+BatchItem: TypeAlias = Outcome[Any] | BatchEnd
+#: Reads, checks and submits one input (``InputError``: it cannot be read or would be refused).
+Submit: TypeAlias = Callable[[DocumentInput], Awaitable[JobHandle[Any]]]
+
+
+async def stream(
+    inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
+    *,
+    submit: Submit,
+    window: int,
+    task_group: TaskGroup,
+) -> AsyncGenerator[Outcome[Any], None]:
+    """``client.extract_many``: run the batch in ``task_group`` (the client's) and yield its
+    outcomes to this caller as jobs end.
+
+    Nothing of the batch may escape into the task group: a failure of the batch machinery is
+    this caller's alone, raised after the outcomes before it. Leaving early abandons work in
+    progress; creates already on the wire still land (the engine finishes them).
+    """
+    send, receive = anyio.create_memory_object_stream[BatchItem](0)
+    scope = anyio.CancelScope()
+
+    async def feed() -> None:
+        with scope:
+            async with send:
+                try:
+                    failure = await run_batch(inputs, submit=submit, window=window, send=send)
+                except Exception as exc:
+                    logger.exception("extract_many failed")
+                    failure = unexpected("running extract_many", exc)
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await send.send(BatchEnd(failure))
+
+    task_group.start_soon(feed, name="ade_async extract_many")
+    try:
+        async with receive:
+            async for item in receive:
+                if isinstance(item, BatchEnd):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
+        raise ClientClosedError("The client was closed before every input of extract_many had its outcome.")
+    finally:
+        scope.cancel()
 
 
 async def run_batch(
-    inputs: Iterable[MarkdownInput] | AsyncIterable[MarkdownInput],
+    inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
     *,
     submit: Submit,
     window: int,
@@ -55,7 +105,8 @@ async def run_batch(
 
     Args:
         inputs: paths, ``str`` content or ``bytes`` content.
-        submit: creates a job from (content, file name) and returns its handle.
+        submit: reads one input and creates its job; returns its handle (``InputError``: the
+            input could not be read or would be refused).
         window: the most inputs in progress at once.
         send: where outcomes go (the caller closes it and sends the :class:`BatchEnd`).
 
@@ -79,7 +130,7 @@ async def run_batch(
 
 async def _one(
     index: int,
-    item: MarkdownInput,
+    item: DocumentInput,
     submit: Submit,
     send: ObjectSendStream[BatchItem],
     slots: anyio.Semaphore,
@@ -92,7 +143,7 @@ async def _one(
         slots.release()
 
 
-async def _outcome(index: int, item: MarkdownInput, submit: Submit) -> Outcome:
+async def _outcome(index: int, item: DocumentInput, submit: Submit) -> Outcome[Any]:
     """One input's outcome. Whatever goes wrong stays with this input: an unexpected exception
     (a bug, or an input object that misbehaves) becomes its :class:`Failed` outcome too."""
     try:
@@ -102,7 +153,7 @@ async def _outcome(index: int, item: MarkdownInput, submit: Submit) -> Outcome:
     # The input's bytes are gone by now (only the handle is kept while the job runs).
     duplicate = handle.possible_duplicate
     try:
-        result: ExtractResult = await handle
+        result: ExtractResult[Any] = await handle
     except JobTimeoutError as error:
         return Failed(index, item, error, "timeout", handle.job_id, possible_duplicate=duplicate)
     except ADEError as error:
@@ -121,20 +172,15 @@ class _Stopped(Exception):
         self.outcome = outcome
 
 
-async def _read_and_submit(index: int, item: MarkdownInput, submit: Submit) -> JobHandle:
-    """Read and submit one input; the bytes live only in this frame, which ends with the create's
-    answer, so 1,000 inputs in a window never hold 1,000 documents while their jobs run."""
+async def _read_and_submit(index: int, item: DocumentInput, submit: Submit) -> JobHandle[Any]:
+    """Read and submit one input; the bytes live only in ``submit``'s frame, which ends with the
+    create's answer, so 1,000 inputs in a window never hold 1,000 documents while their jobs run."""
     try:
-        content, filename = await read_markdown(item)
-        check_markdown(content, filename)
+        return await submit(item)
     except InputError as error:
-        raise _Stopped(Failed(index, item, error, "read")) from None
+        failed = Failed(index, item, error, "read")
     except TypeError as error:  # not a path, str or bytes
-        raise _Stopped(Failed(index, item, InputError(str(error)), "read")) from None
-    except Exception as exc:
-        raise _Stopped(Failed(index, item, unexpected("reading the input", exc), "read")) from None
-    try:
-        return await submit(content, filename)
+        failed = Failed(index, item, InputError(str(error)), "read")
     except CreateOutcomeUnknownError as error:
         failed = Failed(index, item, error, "submit", possible_duplicate=error.resubmissions > 0)
     except ADEError as error:
@@ -145,8 +191,8 @@ async def _read_and_submit(index: int, item: MarkdownInput, submit: Submit) -> J
 
 
 async def _iterate(
-    inputs: Iterable[MarkdownInput] | AsyncIterable[MarkdownInput],
-) -> AsyncIterable[MarkdownInput]:
+    inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
+) -> AsyncIterable[DocumentInput]:
     if isinstance(inputs, AsyncIterable):
         async for item in inputs:
             yield item

@@ -12,21 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from .._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError, RateLimitError
-from ..providers.landingai.wire import AsyncExtractRequest, JobCreationResponse
+import anyio
+
+from .._errors import (
+    ADEError,
+    AdmissionTimeoutError,
+    ClientClosedError,
+    CreateOutcomeUnknownError,
+    RateLimitError,
+)
 from .admission import Admission, Grant
 from .clock import Clock
 from .futures import settled
-from .http import Transport
-from .retry import CreateVerdict, RetryPolicy, create_verdict
+from .http import Api, HttpRequest
+from .retry import CreateVerdict, RetryPolicy
 from .stats import Counters
+from .types import Staged
+
+if TYPE_CHECKING:
+    from ..providers import Provider
 
 __all__ = ["CreateSender", "PhaseHook", "SendPhase"]
 
@@ -52,16 +62,18 @@ class CreateSender:
     def __init__(
         self,
         *,
-        transport: Transport,
+        provider: Provider,
+        api: Api,
         gate: Admission,
         retry: RetryPolicy,
         clock: Clock,
         rng: random.Random,
         counters: Counters,
         spawn: Spawn,
-        on_orphan: Callable[[str | None, CreateOutcomeUnknownError | None, str], None],
+        on_orphan: Callable[[str | None, CreateOutcomeUnknownError | None], None],
     ) -> None:
-        self._transport = transport
+        self._provider = provider
+        self._api = api
         self._gate = gate
         self._retry = retry
         self._clock = clock
@@ -70,8 +82,21 @@ class CreateSender:
         self._spawn = spawn
         self._on_orphan = on_orphan
 
-    async def send(self, request: AsyncExtractRequest, *, on_phase: PhaseHook | None = None) -> str:
+    async def send(
+        self,
+        staged: Staged,
+        request: HttpRequest,
+        match_key: str | None,
+        *,
+        on_phase: PhaseHook | None = None,
+        admission_deadline: float | None = None,
+    ) -> str:
         """Create the job and return its id; its admission stays in flight until released.
+
+        ``request`` is the provider's create of ``staged``, sent again as is after a 429 or a
+        failure that proves nothing was created (it carries the same ``match_key``).
+        ``admission_deadline`` (on the clock) bounds every wait for admission: past it,
+        :class:`AdmissionTimeoutError` (nothing was created).
 
         ``on_phase("admission")`` is awaited before each wait for admission (nothing is on the
         wire; safe to abandon), and ``on_phase("sending")`` once admission is granted, just before
@@ -93,7 +118,7 @@ class CreateSender:
         while True:
             if on_phase is not None:
                 await on_phase("admission")
-            grant = await self._gate.acquire(front=front)
+            grant = await self._admission(front, admission_deadline)
             flight = _Flight(self._gate, grant)
             try:
                 if on_phase is not None:
@@ -102,12 +127,12 @@ class CreateSender:
                 try:
                     created = await settled(asyncio.shield(answer))
                 except ADEError as error:
-                    verdict = self._settle_failure(request, flight, error)
+                    verdict = self._settle_failure(flight, error)
                     if verdict is CreateVerdict.RATE_LIMITED:
                         front = True
                         continue
                     if verdict is CreateVerdict.UNKNOWN:
-                        raise _unknown_outcome(request, flight.sent_at, error) from error
+                        raise _unknown_outcome(staged, match_key, flight.sent_at, error) from error
                     if verdict is CreateVerdict.FINAL:
                         raise
                     failures += 1
@@ -125,23 +150,39 @@ class CreateSender:
                         # The caller left while the create is on the wire: its answer is settled
                         # when it comes, by the client, for nobody in particular.
                         flight.hand_over()
-                        answer.add_done_callback(functools.partial(self._orphaned, request, flight))
+                        answer.add_done_callback(
+                            functools.partial(self._orphaned, staged, match_key, request, flight)
+                        )
                     raise
                 self._counters.creates_accepted += 1
                 flight.accepted()
-                return created.job_id
+                return created
             finally:
                 flight.close()
 
-    def _post(self, request: AsyncExtractRequest, flight: _Flight) -> asyncio.Future[JobCreationResponse]:
-        """Send the create in a task of the client's; the future holds its answer."""
-        answer: asyncio.Future[JobCreationResponse] = asyncio.get_running_loop().create_future()
+    async def _admission(self, front: bool, deadline: float | None) -> Grant:
+        """Wait for admission, until ``deadline`` at most (a 429 pause that outlasts it refuses
+        at once: no use queueing)."""
+        if deadline is None:
+            return await self._gate.acquire(front=front)
+        left = max(0.0, deadline - self._clock.now())
+        if self._gate.stats().paused_for <= left:
+            with anyio.move_on_after(left):
+                return await self._gate.acquire(front=front)
+        raise AdmissionTimeoutError(
+            "no create quota came free in time; no job was created",
+            paused_for=self._gate.stats().paused_for,
+        )
+
+    def _post(self, request: HttpRequest, flight: _Flight) -> asyncio.Future[str]:
+        """Send the create in a task of the client's; the future holds the new job's id."""
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         flight.sent()
         self._counters.creates_sent += 1
 
         async def post() -> None:
             try:
-                created = await self._transport.create_job(request)
+                created = self._provider.parse_created(request, await self._api.send(request))
             except Exception as exc:
                 answer.set_exception(exc)
             except BaseException:  # the client is closing under it: the job may exist
@@ -155,11 +196,12 @@ class CreateSender:
         self._spawn(post)
         return answer
 
-    def _settle_failure(
-        self, request: AsyncExtractRequest, flight: _Flight, error: ADEError
-    ) -> CreateVerdict:
-        """Account for one failed attempt and return its verdict."""
-        verdict = CreateVerdict.UNKNOWN if isinstance(error, ClientClosedError) else create_verdict(error)
+    def _settle_failure(self, flight: _Flight, error: ADEError) -> CreateVerdict:
+        """Account for one failed attempt and return its verdict (the provider's)."""
+        if isinstance(error, ClientClosedError):
+            verdict = CreateVerdict.UNKNOWN
+        else:
+            verdict = self._provider.create_verdict(error)
         if verdict is CreateVerdict.RATE_LIMITED:
             hint = error.retry_after if isinstance(error, RateLimitError) else None
             self._counters.creates_rate_limited += 1
@@ -174,21 +216,26 @@ class CreateSender:
         return verdict
 
     def _orphaned(
-        self, request: AsyncExtractRequest, flight: _Flight, answer: asyncio.Future[JobCreationResponse]
+        self,
+        staged: Staged,
+        match_key: str | None,
+        request: HttpRequest,
+        flight: _Flight,
+        answer: asyncio.Future[str],
     ) -> None:
         """The answer of a create whose caller left: settle it, then tell the client."""
         error = answer.exception()
         if error is None:
             self._counters.creates_accepted += 1
             flight.accepted()
-            self._on_orphan(answer.result().job_id, None, request.markdown_filename)
+            self._on_orphan(answer.result(), None)
             return
         if not isinstance(error, ADEError):
             flight.unanswered()
-            self._on_orphan(None, _unknown_outcome(request, flight.sent_at, error), request.markdown_filename)
+            self._on_orphan(None, _unknown_outcome(staged, match_key, flight.sent_at, error))
             return
-        if self._settle_failure(request, flight, error) is CreateVerdict.UNKNOWN:
-            self._on_orphan(None, _unknown_outcome(request, flight.sent_at, error), request.markdown_filename)
+        if self._settle_failure(flight, error) is CreateVerdict.UNKNOWN:
+            self._on_orphan(None, _unknown_outcome(staged, match_key, flight.sent_at, error))
 
 
 class _Flight:
@@ -243,16 +290,15 @@ class _Flight:
 
 
 def _unknown_outcome(
-    request: AsyncExtractRequest, sent_at: float, error: BaseException
+    staged: Staged, match_key: str | None, sent_at: float, error: BaseException
 ) -> CreateOutcomeUnknownError:
-    digest = hashlib.sha256(request.markdown).hexdigest() if request.markdown is not None else None
-    what = request.markdown_filename if request.markdown is not None else "a markdown_url"
     return CreateOutcomeUnknownError(
-        f"the create for {what} was sent but its outcome is unknown ({error}); a job may exist. "
-        "It was not sent again, to avoid paying twice: a completed job's metadata.filename carries "
-        "this upload's name (list_jobs(), then get_job()); or submit again knowingly.",
-        filename=request.markdown_filename if request.markdown is not None else None,
-        content_sha256=digest,
+        f"the create for {staged.filename} was sent but its outcome is unknown ({error}); a job may "
+        "exist. It was not sent again, to avoid paying twice: its job can be recognised by its match "
+        f"key {match_key!r} (the search does this for submit); or submit again knowingly.",
+        filename=staged.filename,
+        content_sha256=staged.content_sha256,
         sent_at=sent_at,
         cause=error if isinstance(error, ADEError) else ADEError(f"{type(error).__name__}: {error}"),
+        match_key=match_key,
     )

@@ -1,43 +1,38 @@
-"""Finding the job of a create whose answer was lost: upload tokens and the search, sans-I/O.
+"""Finding the job of a create whose answer was lost: the search, sans-I/O.
 
-The API has no idempotency key (ade-api-notes §1), so a create whose request went out and whose
-answer was lost may or may not have made a job. The only part of a create that comes back later is
-the upload's file name: a completed job's result carries it as ``metadata.filename`` (ade-api-notes
-§2). So every upload is named ``<stem>.ade-<token><suffix>`` (``invoice.ade-k3j9x2q7m1ab4cde.md``):
-the user's name stays readable, and the token, 80 random bits (never derived from the key), makes
-the upload recognisable among every job of the key.
+No vendor offers an idempotency key, so a create whose request went out and whose answer was lost
+may or may not have made a job. Each provider says what ties a job to the create that made it, its
+**match key**: LandingAI ADE's is a random token in the upload's file name (which a completed job's
+metadata echoes), a vendor with uploads has the uploaded file's id. A job shows its match key in a
+listing, or only once fetched, or (ADE, failed jobs) never.
 
 When a create's outcome is unknown, :class:`ReconcileBook` decides how to look for its job:
 
-* **candidates** are listed jobs received in a window around the create: from ``sent_at`` minus
-  the allowed clock skew (``received_at`` is the server's clock, in whole seconds) to the moment the
-  outcome became unknown plus the skew. Jobs this client already knows (it created, adopted or
-  watches them) are not candidates. The window only limits what is fetched; the token decides.
-* a candidate the list shows **ended** is fetched once: a completed job whose ``metadata.filename``
-  carries a pending token is that create's job (**found**, adopted). Other ended candidates are
-  settled and never fetched again; failed and cancelled jobs carry no file name and stay
-  *unidentified*.
-* a candidate **still pending or processing** cannot tell yet (no result, no file name): the search
-  goes on while such candidates remain, up to ``max_search_time``.
-* the list lags behind writes (the official SDK's own test retries for about 12 s), so absence is
+* **candidates** are listed jobs created in a window around the create: from ``sent_at`` minus
+  the allowed clock skew (``created_at`` is the server's clock) to the moment the outcome became
+  unknown plus the skew. Jobs this client already knows (it created, adopted or watches them)
+  are not candidates. The window only limits what is fetched; the match key decides.
+* a candidate whose listing shows a pending match key is that create's job (**found**, adopted);
+* a candidate the list shows **ended** without its key is fetched once: if the fetched job shows
+  a pending key it is found; otherwise it is settled and never fetched again (one that shows no
+  key at all stays *unidentified*);
+* a candidate **still running** without its key cannot tell yet: the search goes on while such
+  candidates remain, up to ``max_search_time``.
+* lists lag behind writes (the official ADE SDK's own test retries for about 12 s), so absence is
   never proof: with no candidate left running, the search ends after ``search_time`` as
   **not found**, and the caller decides (resubmit only if allowed, reporting a possible duplicate).
   A list that cannot be read proves nothing at all: until one scan succeeds, a search runs on to
   ``max_search_time``, and its report says the list was unreadable.
 
 One book serves every pending search of a client, so one list scan every ``list_interval`` answers
-all of them; the async shell is :class:`ade_async._reconciler.Reconciler`.
+all of them; the async shell is :class:`ade_async._engine.reconciler.Reconciler`.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
 
 __all__ = [
     "Candidate",
@@ -46,37 +41,7 @@ __all__ = [
     "ReconcileBook",
     "ReconcilePolicy",
     "SearchReport",
-    "new_upload_token",
-    "tag_filename",
-    "token_of",
 ]
-
-_TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
-#: ``.ade-`` then 16 base32 characters (80 bits), before the suffix if the name has one.
-_TOKEN_PATTERN: Final = re.compile(r"\.ade-([a-z2-7]{16})(?:\.[^./\\]*)?$")
-
-
-def new_upload_token() -> str:
-    """A fresh random token: 80 bits from the OS's CSPRNG, lowercase base32 (header-safe)."""
-    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
-
-
-def tag_filename(filename: str, token: str) -> str:
-    """``invoice.md`` -> ``invoice.ade-<token>.md``: the user's name stays recognisable."""
-    # The token goes before the last extension, which the API checks (".md"). Not os.path.splitext:
-    # it sees no extension at all in "..md" or ".md".
-    base, dot, extension = filename.rpartition(".")
-    if not dot:
-        return f"{filename}.ade-{token}"
-    return f"{base or 'document'}.ade-{token}.{extension}"
-
-
-def token_of(filename: str | None) -> str | None:
-    """The upload token a file name carries, or ``None``."""
-    if not filename:
-        return None
-    match = _TOKEN_PATTERN.search(filename)
-    return match.group(1) if match else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,7 +55,7 @@ class ReconcilePolicy:
             pending or processing (they cannot be identified before they complete).
         list_interval: seconds between scans of the job list (one scan serves every search).
         clock_skew: seconds of disagreement allowed between this machine's clock and the
-            server's ``received_at``.
+            server's ``created_at``.
         max_pages: the most list pages (of 100 jobs) one scan reads.
         resubmit_unknown: when the search ends without finding the job, send the create again
             (reported as a possible duplicate) instead of failing with
@@ -121,11 +86,19 @@ class ReconcilePolicy:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One job of a list page, as the search sees it."""
+    """One job of a list page, as the search sees it.
+
+    Attributes:
+        job_id: the job.
+        ended: whether it has ended.
+        created_at: when the vendor received it (Unix seconds, the server's clock).
+        match_key: its match key, when the listing shows it.
+    """
 
     job_id: str
-    status: str
-    received_at: float
+    ended: bool
+    created_at: float
+    match_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,11 +107,11 @@ class SearchReport:
 
     Attributes:
         seconds: how long it looked.
-        candidates_checked: candidate jobs fetched and found to carry another token.
+        candidates_checked: candidate jobs found to carry another match key.
         still_running: candidate jobs still pending or processing when it stopped: one of them
             may be the create's job.
-        unidentified: candidate jobs that ended failed or cancelled (they carry no file name):
-            one of them may be the create's job.
+        unidentified: candidate jobs that ended without showing a match key (ADE's failed and
+            cancelled jobs carry no file name): one of them may be the create's job.
         scans: scans of the job list that succeeded during the search.
         scans_failed: scans that failed (the list could not be read).
         scan_error: the last scan's error, when scans failed.
@@ -165,7 +138,7 @@ class SearchReport:
             text += f"; {len(self.still_running)} still running could be it ({some})"
         if self.unidentified:
             some = ", ".join(self.unidentified[:5])
-            text += f"; {len(self.unidentified)} failed without a file name ({some})"
+            text += f"; {len(self.unidentified)} ended without showing their match key ({some})"
         return text
 
 
@@ -185,8 +158,8 @@ class NotFound:
 
 @dataclass(slots=True, eq=False)
 class _Search:
-    tokens: frozenset[str]
-    earliest: float  # wall seconds: the window of received_at
+    match_keys: frozenset[str]
+    earliest: float  # wall seconds: the window of created_at
     latest: float
     started: float  # the book's clock
     running: set[str] = field(default_factory=set)
@@ -201,7 +174,7 @@ class ReconcileBook:
     """Every pending search of one client, and the jobs it already knows. No I/O, no clock.
 
     ``now`` is the caller's monotonic clock; ``wall`` values are Unix seconds, comparable with
-    the API's ``received_at``.
+    the vendor's ``created_at``.
     """
 
     def __init__(self, policy: ReconcilePolicy) -> None:
@@ -212,31 +185,31 @@ class ReconcileBook:
         self._known: set[str] = set()
         self._known_order: deque[tuple[float, str]] = deque()
         self._settled: set[str] = set()
-        # Tokens of the settled jobs: a search that starts after its job was fetched for another
-        # search must still find it (settled jobs are never fetched again).
-        self._settled_tokens: dict[str, str] = {}
-        self._fetching: dict[str, float] = {}  # candidate id -> its received_at
+        # Match keys of the settled jobs: a search that starts after its job was identified for
+        # another search must still find it (settled jobs are never fetched again).
+        self._settled_keys: dict[str, str] = {}
+        self._fetching: dict[str, float] = {}  # candidate id -> its created_at
         self._last_scan: float | None = None
 
     # --- registering ---------------------------------------------------------------------------
 
-    def start(self, tokens: Iterable[str], *, sent_at: float, unknown_at: float, now: float) -> int:
+    def start(self, match_keys: Iterable[str], *, sent_at: float, unknown_at: float, now: float) -> int:
         """Start looking for the job of a create sent at ``sent_at`` (wall) whose outcome became
         unknown at ``unknown_at`` (wall; the crash or resume time when the process died). Returns
         the search's key."""
         skew = self.policy.clock_skew
         key = self._next_key
         self._next_key += 1
-        # received_at is whole seconds: one more second of slack on each side.
+        # created_at may be whole seconds: one more second of slack on each side.
         self._searches[key] = _Search(
-            frozenset(tokens), earliest=sent_at - skew - 1.0, latest=unknown_at + skew + 1.0, started=now
+            frozenset(match_keys), earliest=sent_at - skew - 1.0, latest=unknown_at + skew + 1.0, started=now
         )
         return key
 
-    def recall(self, tokens: Iterable[str]) -> Found | None:
-        """The job carrying one of ``tokens`` if a scan already fetched it for another search."""
-        for token in tokens:
-            job_id = self._settled_tokens.get(token)
+    def recall(self, match_keys: Iterable[str]) -> Found | None:
+        """The job showing one of ``match_keys`` if a scan already identified it for another search."""
+        for match_key in match_keys:
+            job_id = self._settled_keys.get(match_key)
             if job_id is not None:
                 return Found(job_id)
         return None
@@ -265,7 +238,7 @@ class ReconcileBook:
         )
 
     def oldest_wanted(self) -> float | None:
-        """The earliest ``received_at`` any search wants: a newest-first scan may stop at a page
+        """The earliest ``created_at`` any search wants: a newest-first scan may stop at a page
         older than this."""
         return min((s.earliest for s in self._searches.values()), default=None)
 
@@ -276,49 +249,66 @@ class ReconcileBook:
             search.scans_failed += 1
             search.scan_error = error
 
-    def on_listing(self, jobs: Iterable[Candidate], *, now: float) -> list[str]:
-        """Take one scan's jobs; return the ids to fetch (ended candidates not yet settled)."""
+    def on_listing(
+        self, jobs: Iterable[Candidate], *, now: float
+    ) -> tuple[list[str], list[tuple[int, Found]]]:
+        """Take one scan's jobs; return the ids to fetch (ended candidates that showed no key and
+        are not settled yet), and the searches whose job the listing itself showed."""
         self._last_scan = now
         to_fetch: list[str] = []
+        found: list[tuple[int, Found]] = []
         searches = list(self._searches.values())
         for search in searches:
             search.scans += 1
         for job in jobs:
             if job.job_id in self._known or job.job_id in self._settled:
                 continue
+            if job.match_key is not None:
+                found += self._identify(job.job_id, job.match_key, ended=job.ended, created_at=job.created_at)
+                continue
             for search in searches:
-                if not search.earliest <= job.received_at <= search.latest:
+                if not search.earliest <= job.created_at <= search.latest:
                     continue
-                if job.status in _TERMINAL:
+                if job.ended:
                     search.running.discard(job.job_id)
                     if job.job_id not in self._fetching:
-                        self._fetching[job.job_id] = job.received_at
+                        self._fetching[job.job_id] = job.created_at
                         to_fetch.append(job.job_id)
                 else:
                     search.running.add(job.job_id)
-        return to_fetch
+        return to_fetch, found
 
-    def on_job(self, job_id: str, *, status: str, filename: str | None) -> list[tuple[int, Found]]:
+    def on_job(self, job_id: str, *, ended: bool, match_key: str | None) -> list[tuple[int, Found]]:
         """Take a fetched candidate; return the searches it ends (at most one, unless two
-        searches share a token)."""
-        received_at = self._fetching.pop(job_id, None)
-        token = token_of(filename)
-        found = [key for key, s in self._searches.items() if token is not None and token in s.tokens]
+        searches share a key)."""
+        created_at = self._fetching.pop(job_id, None)
+        if match_key is None and not ended:
+            return []  # the list ran ahead of the get: look again on a later scan
+        return self._identify(job_id, match_key, ended=ended, created_at=created_at)
+
+    def _identify(
+        self, job_id: str, match_key: str | None, *, ended: bool, created_at: float | None
+    ) -> list[tuple[int, Found]]:
+        """A candidate showed its match key (or, ended, showed none): end the searches it
+        answers, or settle it for the others."""
+        found = [
+            key for key, s in self._searches.items() if match_key is not None and match_key in s.match_keys
+        ]
         for key in found:
             del self._searches[key]
         if found:
             self._known.add(job_id)
             return [(key, Found(job_id)) for key in found]
-        if status not in _TERMINAL:
-            return []  # the list ran ahead of the get: look again on a later scan
+        if not ended:
+            return []  # another create's job, still running: nothing to settle yet
         self._settled.add(job_id)
-        if token is not None:
-            self._settled_tokens[token] = job_id
+        if match_key is not None:
+            self._settled_keys[match_key] = job_id
         for search in self._searches.values():
             search.running.discard(job_id)
-            if received_at is None or not search.earliest <= received_at <= search.latest:
+            if created_at is None or not search.earliest <= created_at <= search.latest:
                 continue
-            if filename is None:
+            if match_key is None:
                 search.unidentified.add(job_id)
             else:
                 search.checked += 1
@@ -362,7 +352,7 @@ class ReconcileBook:
         if not self._searches:
             # Only meaningful while some search runs: the next search fetches afresh.
             self._settled.clear()
-            self._settled_tokens.clear()
+            self._settled_keys.clear()
         return ended
 
     def next_wake(self, now: float) -> float | None:

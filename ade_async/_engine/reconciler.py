@@ -1,7 +1,7 @@
 """The async shell of :class:`~ade_async._reconcile.ReconcileBook`: one task per client that scans
 the job list and fetches candidates for every create whose answer was lost.
 
-One scan (newest first, 100 jobs a page, stopping at a page older than every search's window)
+One scan (newest first, page by page, stopping at a page older than every search's window)
 serves all pending searches, at most every ``list_interval`` seconds: the list lags and is paged,
 and hammering it would only spend the read budget. Candidates are fetched with the client's own
 retried reads. A failed scan or fetch is logged and tried again at the next scan; it never ends a
@@ -18,19 +18,19 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 
-from .._engine.clock import Clock, wait_until
-from .._engine.futures import settled
-from .._engine.reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
-from .._engine.stats import Counters
 from .._errors import ADEError, ClientClosedError, NotFoundError
-from ..providers.landingai.wire import ExtractJobStatusResponse, JobsListResponse
+from .clock import Clock, wait_until
+from .futures import settled
+from .reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
+from .stats import Counters
+from .types import JobPage, JobSnapshot
 
 __all__ = ["Reconciler"]
 
 logger = logging.getLogger("ade_async")
 
-ListPage = Callable[[int], Awaitable[JobsListResponse]]
-GetJob = Callable[[str], Awaitable[ExtractJobStatusResponse]]
+ListPage = Callable[[str | None], Awaitable[JobPage]]
+GetJob = Callable[[str], Awaitable[JobSnapshot]]
 
 
 class Reconciler:
@@ -63,16 +63,16 @@ class Reconciler:
 
     async def find(
         self,
-        tokens: Iterable[str],
+        match_keys: Iterable[str],
         *,
         sent_at: float,
         unknown_at: float,
         on_orphaned: Callable[[Found | NotFound], None] | None = None,
     ) -> Found | NotFound:
-        """Search until the job carrying one of ``tokens`` is found or the search ends.
+        """Search until the job showing one of ``match_keys`` is found or the search ends.
 
         Args:
-            tokens: the upload tokens of every create sent for this input.
+            match_keys: the match keys of every create sent for this input.
             sent_at: Unix time the first of those creates was sent.
             unknown_at: Unix time its outcome became unknown (or the process died).
             on_orphaned: if the caller stops waiting (it is cancelled), the search goes on and
@@ -81,11 +81,11 @@ class Reconciler:
         """
         if self._closed is not None:
             raise self._closed
-        tokens = tuple(tokens)
-        known = self.book.recall(tokens)
+        keys = tuple(match_keys)
+        known = self.book.recall(keys)
         if known is not None:
             return known
-        key = self.book.start(tokens, sent_at=sent_at, unknown_at=unknown_at, now=self._clock.now())
+        key = self.book.start(keys, sent_at=sent_at, unknown_at=unknown_at, now=self._clock.now())
         future: asyncio.Future[Found | NotFound] = asyncio.get_running_loop().create_future()
         self._waiters[key] = future
         self._wake.set()
@@ -118,17 +118,20 @@ class Reconciler:
     async def _scan(self, now: float) -> None:
         oldest = self.book.oldest_wanted()
         seen: list[Candidate] = []
+        wall = time.time()
         try:
-            for page in range(self.book.policy.max_pages):
+            cursor: str | None = None
+            for _ in range(self.book.policy.max_pages):
                 self._counters.reconcile_requests += 1
-                listing = await self._list_page(page)
-                seen.extend(Candidate(j.job_id, j.status, float(j.received_at)) for j in listing.jobs)
-                # Newest first, as the API lists (and as v2 documents; v1 does not say): a page
-                # entirely older than every window ends the scan. Were the order different, the
-                # scan would only read more pages, never conclude wrongly: the token decides.
-                if not listing.has_more or not listing.jobs:
+                listing = await self._list_page(cursor)
+                seen.extend(_candidate(job, wall) for job in listing.jobs)
+                # Newest first, as the vendors list: a page entirely older than every window ends
+                # the scan. Were the order different, the scan would only read more pages, never
+                # conclude wrongly: the match key decides.
+                cursor = listing.next_cursor
+                if cursor is None or not listing.jobs:
                     break
-                if oldest is not None and all(j.received_at < oldest for j in listing.jobs):
+                if oldest is not None and all(_candidate(j, wall).created_at < oldest for j in listing.jobs):
                     break
         except ClientClosedError:
             raise
@@ -147,7 +150,9 @@ class Reconciler:
         if self._scan_error is not None:
             logger.warning("the job list can be read again")
             self._scan_error = None
-        for job_id in self.book.on_listing(seen, now=now):
+        to_fetch, found = self.book.on_listing(seen, now=now)
+        self._settle(found)
+        for job_id in to_fetch:
             self._counters.reconcile_requests += 1
             try:
                 job = await self._get_job(job_id)
@@ -160,7 +165,7 @@ class Reconciler:
                 logger.debug("reconcile fetch of %s failed (%s)", job_id, error)
                 self.book.on_fetch_failed(job_id)  # fetched again after the next scan
                 continue
-            self._settle(self.book.on_job(job_id, status=job.status, filename=_filename(job)))
+            self._settle(self.book.on_job(job_id, ended=job.is_terminal, match_key=job.match_key))
 
     def _settle(self, ended: Iterable[tuple[int, Found | NotFound]]) -> None:
         for key, outcome in ended:
@@ -181,10 +186,7 @@ def _hand_over(
         on_orphaned(future.result())
 
 
-def _filename(job: ExtractJobStatusResponse) -> str | None:
-    """The upload's file name as the job reports it (completed jobs only)."""
-    if job.metadata is not None:
-        return job.metadata.filename
-    if job.data is not None:
-        return job.data.metadata.filename
-    return None
+def _candidate(job: JobSnapshot, wall: float) -> Candidate:
+    # A vendor that does not say when a job was created: taken as now, so it is looked at.
+    created_at = job.created_at if job.created_at is not None else wall
+    return Candidate(job.job_id, job.is_terminal, created_at, job.match_key)

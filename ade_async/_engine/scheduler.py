@@ -15,17 +15,11 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
 
-from .._engine.admission import AdmissionGate
-from .._engine.clock import Clock, wait_until
-from .._engine.events import EventBus, JobEvent
-from .._engine.http import Transport
-from .._engine.ratelimit import RateLimit
-from .._engine.schedule import PollPolicy, PollSchedule
-from .._engine.stats import Counters
 from .._errors import (
     ADEError,
     APIStatusError,
@@ -40,9 +34,18 @@ from .._errors import (
     TransportError,
     unexpected,
 )
-from .._results import ExtractResult
-from ..providers.landingai.results import ResultFetcher
-from ..providers.landingai.wire import ExtractJobStatusResponse
+from .admission import AdmissionGate
+from .clock import Clock, wait_until
+from .events import EventBus, JobEvent
+from .http import Api
+from .ratelimit import RateLimit
+from .schedule import PollPolicy, PollSchedule
+from .stats import Counters
+from .types import JobSnapshot
+
+if TYPE_CHECKING:
+    from .._results import ExtractResult
+    from ..providers import Provider
 
 __all__ = ["JobWatch", "PollScheduler"]
 
@@ -52,7 +55,7 @@ logger = logging.getLogger("ade_async")
 _GARBLED_LIMIT = 3
 
 
-def _consume(future: asyncio.Future[ExtractResult]) -> None:
+def _consume(future: asyncio.Future[ExtractResult[Any]]) -> None:
     """Mark an outcome as seen: a job nobody awaits must not log "exception never retrieved"."""
     if not future.cancelled():
         future.exception()
@@ -83,7 +86,7 @@ class JobWatch:
     def __init__(
         self,
         job_id: str,
-        future: asyncio.Future[ExtractResult],
+        future: asyncio.Future[ExtractResult[Any]],
         timeout: float | None,
         since: float = 0.0,
         *,
@@ -96,7 +99,7 @@ class JobWatch:
         self.orphan = orphan
         self.since = since  # when watching began (the clock's time)
         self.status = "pending"  # a 202 means queued
-        self.last: ExtractJobStatusResponse | None = None
+        self.last: JobSnapshot | None = None
         # Times in a row a sweep missed the job while it was in fact running (an unknown status,
         # list lag): from two on, sweeps stop judging it and its own polls carry on, until a
         # sweep lists it again.
@@ -108,8 +111,8 @@ class PollScheduler:
     """Watches jobs for one client.
 
     Args:
-        transport: sends the GETs.
-        fetcher: turns a completed job into its result.
+        provider: builds each request and reads each answer (gets, active lists, results).
+        api: sends them.
         policy: the poll policy.
         clock: the time source.
         rng: jitter source.
@@ -126,8 +129,8 @@ class PollScheduler:
     def __init__(
         self,
         *,
-        transport: Transport,
-        fetcher: ResultFetcher,
+        provider: Provider,
+        api: Api,
         policy: PollPolicy,
         clock: Clock,
         rng: random.Random,
@@ -137,8 +140,8 @@ class PollScheduler:
         holds_slot: Callable[[str], bool] = lambda _job_id: False,
         retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504}),
     ) -> None:
-        self._transport = transport
-        self._fetcher = fetcher
+        self._provider = provider
+        self._api = api
         self._policy = policy
         self._clock = clock
         self._counters = counters
@@ -188,7 +191,7 @@ class PollScheduler:
             if not orphan:
                 self._extend(existing, timeout, now)
             return existing
-        future: asyncio.Future[ExtractResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ExtractResult[Any]] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
         watch = JobWatch(job_id, future, timeout, now, orphan=orphan)
         self._watches[job_id] = watch
@@ -290,29 +293,28 @@ class PollScheduler:
             self._wake.set()  # the loop slept without a sweep time while this one ran: replan
 
     async def _active_jobs(self) -> dict[str, str] | None:
-        """Job id -> status of every pending or processing job, or ``None`` if that is unknowable."""
+        """Job id -> status of every job still queued or running (the provider's active lists),
+        or ``None`` if that is unknowable."""
         active: dict[str, str] = {}
         # Enough pages to cover twice the jobs watched (the lists also hold other processes'
-        # jobs), and never fewer than the policy's floor.
-        max_pages = max(self._policy.sweep_max_pages, math.ceil(2 * len(self._watches) / 100))
-        for status in ("pending", "processing"):
-            for page in range(max_pages):
-                self._counters.sweep_requests += 1
-                try:
-                    listing = await self._transport.list_jobs(page=page, page_size=100, status=status)
-                except (TransportError, APIStatusError) as error:
-                    logger.debug("sweep abandoned: %s", error)
-                    return None
-                for job in listing.jobs:
-                    active[job.job_id] = job.status
-                if not listing.has_more:
-                    break
-            else:
-                logger.debug(
-                    "sweep abandoned: more than %d pages of %s jobs", self._policy.sweep_max_pages, status
-                )
+        # jobs), and never fewer than the policy's floor, per active status (two, as a rule).
+        max_pages = 2 * max(self._policy.sweep_max_pages, math.ceil(2 * len(self._watches) / 100))
+        cursor: str | None = None
+        for _ in range(max_pages):
+            self._counters.sweep_requests += 1
+            request = self._provider.active_request(cursor)
+            try:
+                page = self._provider.parse_active(request, await self._api.send(request), cursor)
+            except (TransportError, APIStatusError) as error:
+                logger.debug("sweep abandoned: %s", error)
                 return None
-        return active
+            for job in page.jobs:
+                active[job.job_id] = job.status
+            cursor = page.next_cursor
+            if cursor is None:
+                return active
+        logger.debug("sweep abandoned: more than %d pages of active jobs", max_pages)
+        return None
 
     # --- one poll ----------------------------------------------------------------------------------
 
@@ -323,7 +325,8 @@ class PollScheduler:
                 self._rate.release()  # a read holds nothing once sent
             self._counters.polls_sent += 1
             try:
-                job, raw_data = await self._transport.get_job_detailed(job_id)
+                request = self._provider.get_request(job_id)
+                job = self._provider.parse_job(request, await self._api.send(request))
             except NotFoundError:
                 self._on_not_found(job_id)
             except (TransportError, APIStatusError) as error:
@@ -333,7 +336,7 @@ class PollScheduler:
                     watch = self._watches.get(job_id)
                     if watch is not None:
                         watch.sweep_misses += 1
-                await self._on_answer(job_id, job, raw_data)
+                await self._on_answer(job_id, job)
         except ClientClosedError:
             pass  # the client is closing: every watch has been failed already
         except Exception as exc:
@@ -346,7 +349,7 @@ class PollScheduler:
             self._slots.release()
             self._nudge()
 
-    async def _on_answer(self, job_id: str, job: ExtractJobStatusResponse, raw_data: bytes | None) -> None:
+    async def _on_answer(self, job_id: str, job: JobSnapshot) -> None:
         watch = self._watches.get(job_id)
         if watch is None:
             return  # timed out while this poll was in flight
@@ -358,16 +361,14 @@ class PollScheduler:
             return
         self._schedule.forget(job_id)
         try:
-            response, envelope, raw = await self._fetcher.fetch(job, raw_data)
+            result = await self._provider.fetch_result(self._api, job)
         except ClientClosedError:
             raise
-        except ADEError as error:  # failed, cancelled, or the download failed
+        except ADEError as error:  # failed, cancelled, or the result could not be fetched
             self._settle(job_id, error=error)
         else:
             self._counters.results_fetched += 1
-            self._settle(
-                job_id, result=ExtractResult(job_id=job_id, response=response, job=envelope, raw=raw)
-            )
+            self._settle(job_id, result=result)
 
     def _on_not_found(self, job_id: str) -> None:
         self._counters.poll_failures += 1
@@ -427,7 +428,7 @@ class PollScheduler:
         watch.future.set_exception(error)
 
     def _settle(
-        self, job_id: str, *, result: ExtractResult | None = None, error: ADEError | None = None
+        self, job_id: str, *, result: ExtractResult[Any] | None = None, error: ADEError | None = None
     ) -> None:
         watch = self._watches.pop(job_id, None)
         if watch is None:

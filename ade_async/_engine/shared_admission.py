@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._engine.admission import AdmissionStats, Grant, WindowUsage
-from .._engine.futures import settled
-from .._engine.ratelimit import RateLimit
+from .admission import AdmissionStats, Grant, WindowUsage
+from .futures import settled
+from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from .._engine.admission import AdmissionStats
+from .admission import AdmissionStats
 
 __all__ = ["ClientStats", "Counters"]
 

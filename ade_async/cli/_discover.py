@@ -50,8 +50,13 @@ class Input:
     problem: str | None = None
 
 
-def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iterator[Input]:
+def discover(
+    arguments: Sequence[str], out: Path, pattern: str = "*.md", *, kinds: Sequence[str] = (".md",)
+) -> Iterator[Input]:
     """The inputs named by ``arguments`` (files and directories), lazily, in a stable order.
+
+    ``kinds`` are the suffixes the provider's vendor takes: a file named directly with another
+    fails alone, and the suffix is dropped from its outputs' names (``a.md`` -> ``a.json``).
 
     Raises:
         UsageError: an argument names nothing at all.
@@ -63,10 +68,10 @@ def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iter
         root = Path(argument)
         if root.is_dir() and not root.is_symlink():
             for path, relative, problem in _walk(root, pattern, out):
-                yield _make(path, relative, out, seen, problem=problem)
+                yield _make(path, relative, out, seen, kinds, problem=problem)
         else:
             # A file named directly (or a symlink, possibly broken or looping: reading it will say).
-            yield _make(root, PurePosixPath(root.name), out, seen, explicit=True)
+            yield _make(root, PurePosixPath(root.name), out, seen, kinds, explicit=True)
 
 
 def check_arguments(arguments: Sequence[str]) -> None:
@@ -108,18 +113,20 @@ def _make(
     relative: PurePosixPath,
     out: Path,
     seen: set[str],
+    kinds: Sequence[str],
     *,
     explicit: bool = False,
     problem: str | None = None,
 ) -> Input:
     key = relative.as_posix()
-    stem = relative.name[: -len(".md")] if relative.name.lower().endswith(".md") else relative.name
+    kind = next((k for k in kinds if relative.name.lower().endswith(k.lower())), None)
+    stem = relative.name[: -len(kind)] if kind else relative.name
     output = _inside(out, relative.parent, f"{stem}.json")
     error_output = _inside(out, relative.parent, f"{stem}.error.json")
     # A name too long for its error file is reported on stderr and in the journal only.
     error_output_fits = len(os.fsencode(error_output.name)) <= _NAME_MAX
-    if explicit and not relative.name.lower().endswith(".md"):
-        problem = "not a Markdown file: the API accepts only .md files"
+    if explicit and kinds and kind is None:
+        problem = f"not a {'/'.join(kinds)} file: the provider's API accepts only {', '.join(kinds)} files"
     if len(os.fsencode(output.name)) > _NAME_MAX:
         # Refused before it is sent: its result could not be written, and the job would be paid.
         problem = f"the file name is too long: its result's name would be over {_NAME_MAX} bytes"

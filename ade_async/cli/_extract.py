@@ -37,10 +37,11 @@ import aiofiles
 import anyio
 import msgspec
 
-from .._client import Client, PriorCreate
+from .._client import Client
 from .._engine.events import CreateProgress
 from .._engine.ratelimit import RateLimit, RedisBackend
 from .._engine.reconcile import ReconcilePolicy
+from .._engine.submit import PriorCreate
 from .._errors import (
     ADEError,
     AuthenticationError,
@@ -51,10 +52,9 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
-from .._inputs import markdown_problem
 from .._results import JobHandle
-from .._schema import prepare_schema
-from ..providers.landingai.wire import AsyncExtractRequest
+from .._schema import schema_to_dict
+from ..providers import Provider, get_provider
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover
 from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
 from ._outputs import error_document, remove_quietly, write_atomic
@@ -78,9 +78,10 @@ class ExitCode(enum.IntEnum):
 @dataclass(frozen=True, kw_only=True)
 class ExtractOptions:
     inputs: list[str]
+    provider: str = "landingai"
     schema: Path
     out: Path
-    pattern: str = "*.md"
+    pattern: str | None = None  # the provider's default glob
     model: str | None = None
     strict: bool = False
     api_key: str | None = field(default=None, repr=False)  # options get logged; the key must not
@@ -128,7 +129,9 @@ async def run_extract(
     """Run one bulk extraction; returns the exit code."""
     try:
         check_arguments(options.inputs)
-        schema_json = _load_schema(options.schema, strict=options.strict)
+        provider = get_provider(options.provider)
+        provider_options = _provider_options(provider, options)
+        schema = _load_schema(options.schema, provider, provider_options)
         out = _prepare_output(options.out)
     except UsageError as exc:
         print(f"ade-async: {exc}", file=stderr)
@@ -145,7 +148,12 @@ async def run_extract(
             print(f"ade-async: {exc}", file=stderr)
             return ExitCode.USAGE
         stack.callback(journal.close)
-        run = _Run(options, out, journal, schema_json, stdout=stdout, stderr=stderr)
+        try:
+            journal.claim_provider(provider.info.name)
+        except JournalVersionError as exc:
+            print(f"ade-async: {exc}", file=stderr)
+            return ExitCode.USAGE
+        run = _Run(options, out, journal, provider, provider_options, schema, stdout=stdout, stderr=stderr)
         return await run.main()
 
 
@@ -155,7 +163,9 @@ class _Run:
         options: ExtractOptions,
         out: Path,
         journal: Journal,
-        schema_json: str,
+        provider: Provider,
+        provider_options: Any,
+        schema: dict[str, Any],
         *,
         stdout: IO[str],
         stderr: IO[str],
@@ -163,8 +173,15 @@ class _Run:
         self.options = options
         self.out = out
         self.journal = journal
-        self.schema_json = schema_json
-        self.settings = settings_digest(schema_json, options.model, options.strict)
+        self.provider = provider
+        self.provider_options = provider_options
+        self.schema = schema
+        prepared = provider.prepare_schema(schema, provider_options)
+        self.settings = settings_digest(
+            prepared if isinstance(prepared, str) else msgspec.json.encode(prepared).decode(),
+            options.model,
+            options.strict,
+        )
         self.stdout = stdout
         self.stderr = stderr
         self.tally = Tally()
@@ -220,7 +237,11 @@ class _Run:
             async with (
                 Simulator(config) as sim,
                 Client(
-                    api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit, reconcile=reconcile
+                    provider=self.provider,
+                    api_key=sim.api_key,
+                    base_url=sim.base_url,
+                    rate_limit=limit,
+                    reconcile=reconcile,
                 ) as client,
             ):
                 if not options.quiet:
@@ -231,6 +252,7 @@ class _Run:
                 yield client
             return
         async with Client(
+            provider=self.provider,
             api_key=options.api_key,
             base_url=options.base_url,
             environment=options.environment,
@@ -246,7 +268,7 @@ class _Run:
             return client.stats().admission.waiting
 
         # Jobs of earlier runs are never mistaken for the job of a create whose answer was lost.
-        client._note_known_jobs(self.journal.job_ids())
+        client.note_known_jobs(self.journal.job_ids())
         reporter = ProgressReporter(
             self.tally,
             mode=mode,
@@ -278,7 +300,8 @@ class _Run:
             self.tally.discovering = False
 
     def _discover(self) -> Iterator[Input]:
-        yield from discover(self.options.inputs, self.out, self.options.pattern)
+        pattern = self.options.pattern or self.provider.info.default_glob
+        yield from discover(self.options.inputs, self.out, pattern, kinds=self.provider.info.input_kinds)
 
     def _stopped(self) -> bool:
         return self.stopping
@@ -322,7 +345,7 @@ class _Run:
             state.phase = _Phase.AWAITING
             self.tally.in_flight += 1
             try:
-                handle = client.wait(record.job_id, deadline=self.options.job_timeout)
+                handle = client.watch(record.job_id, timeout=self.options.job_timeout)
                 await self._finish(item, handle)
             finally:
                 self.tally.in_flight -= 1
@@ -344,14 +367,6 @@ class _Run:
     async def _submit(
         self, client: Client, item: Input, content: bytes, state: _Item, prior: PriorCreate | None = None
     ) -> None:
-        request = AsyncExtractRequest(
-            schema=self.schema_json,
-            markdown=content,
-            markdown_filename=item.source.name,
-            model=self.options.model,
-            strict=self.options.strict,
-        )
-
         async def on_progress(progress: CreateProgress) -> None:
             phase = progress.phase
             if phase == "admission":
@@ -379,9 +394,12 @@ class _Run:
         state.phase = _Phase.ADMISSION
         self.tally.submitting += 1
         try:
-            handle = await client._submit_prepared(
-                request,
-                self.options.job_timeout,
+            handle = await client.submit(
+                content,
+                schema=self.schema,
+                options=self.provider_options,
+                filename=item.source.name,
+                timeout=self.options.job_timeout,
                 on_progress=on_progress,
                 resubmit_unknown=self.options.resubmit_unknown,
                 prior=prior,
@@ -422,7 +440,7 @@ class _Run:
         finally:
             self.tally.in_flight -= 1
 
-    async def _finish(self, item: Input, handle: JobHandle) -> None:
+    async def _finish(self, item: Input, handle: JobHandle[Any]) -> None:
         try:
             result = await handle
         except JobTimeoutError:
@@ -493,7 +511,7 @@ class _Run:
             raise _InputProblem(f"cannot read: {exc.strerror or exc}") from exc
         if len(content) > self.options.max_size:
             raise _InputProblem(f"too large: over {self.options.max_size} bytes")
-        problem = markdown_problem(content)
+        problem = self.provider.check_document(content, item.source.name)
         if problem is not None:
             raise _InputProblem(problem)
         return content
@@ -602,7 +620,7 @@ class _Run:
 def _prior_create(record: Record) -> PriorCreate:
     # first_sent_at is written with the first token; the fallback only guards a hand-edited row.
     sent_at = record.first_sent_at if record.first_sent_at is not None else time.time()
-    return PriorCreate(tokens=record.upload_tokens, sent_at=sent_at)
+    return PriorCreate(match_keys=record.upload_tokens, sent_at=sent_at)
 
 
 class _InputProblem(Exception):
@@ -613,7 +631,8 @@ class _InputProblem(Exception):
         self.error = InputError(message)
 
 
-def _load_schema(path: Path, *, strict: bool) -> str:
+def _load_schema(path: Path, provider: Provider, options: Any) -> dict[str, Any]:
+    """The schema file, checked as the provider's vendor would (a usage error otherwise)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -621,9 +640,21 @@ def _load_schema(path: Path, *, strict: bool) -> str:
     except UnicodeDecodeError as exc:
         raise UsageError(f"the schema file {path} is not UTF-8 text") from exc
     try:
-        return prepare_schema(text, strict=strict)
+        schema = schema_to_dict(text)
+        provider.prepare_schema(schema, options)
     except SchemaError as exc:
         raise UsageError(f"the schema in {path} would be refused: {exc}") from exc
+    return schema
+
+
+def _provider_options(provider: Provider, options: ExtractOptions) -> Any:
+    """The provider's options from --model and --strict (a usage error for a flag it lacks)."""
+    given = {"model": options.model, "strict": options.strict or None}
+    fields = {f.name for f in dataclasses.fields(provider.options_type)}
+    for name, value in given.items():
+        if value is not None and name not in fields:
+            raise UsageError(f"--{name} does not apply to the {provider.info.name} provider")
+    return provider.options_type(**{k: v for k, v in given.items() if v is not None and k in fields})
 
 
 def _prepare_output(out: Path) -> Path:

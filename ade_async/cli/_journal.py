@@ -34,7 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Action", "Journal", "JournalVersionError", "Record", "State", "plan", "settings_digest"]
+__all__ = [
+    "Action",
+    "Journal",
+    "JournalProviderError",
+    "JournalVersionError",
+    "Record",
+    "State",
+    "plan",
+    "settings_digest",
+]
 
 #: 1: the first journal; 2: upload tokens and the first send time of each input's creates.
 SCHEMA_VERSION: Final = 2
@@ -42,6 +51,10 @@ SCHEMA_VERSION: Final = 2
 
 class JournalVersionError(Exception):
     """The journal was written by a newer ade-async, whose format this one cannot vouch for."""
+
+
+class JournalProviderError(JournalVersionError):
+    """The journal belongs to a run with another provider: its job ids mean nothing to this one."""
 
 
 class State(enum.StrEnum):
@@ -170,6 +183,29 @@ class Journal:
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
+            )
+
+    def claim_provider(self, name: str) -> None:
+        """Record the run's provider, or refuse a journal kept for another one.
+
+        A journal without one was written before providers existed: by LandingAI ADE runs.
+
+        Raises:
+            JournalProviderError: the journal's inputs were extracted with another provider.
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'provider'").fetchone()
+        if row is None:
+            has_inputs = self._db.execute("SELECT 1 FROM inputs LIMIT 1").fetchone() is not None
+            recorded = "landingai" if has_inputs else name
+            with self._transaction():
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('provider', ?)", (recorded,))
+        else:
+            recorded = row[0]
+        if recorded != name:
+            raise JournalProviderError(
+                f"the journal {self.path} belongs to runs with the {recorded} provider, and this run "
+                f"uses {name}: its jobs cannot be collected or searched here. Use another --out, or "
+                f"--provider {recorded}."
             )
 
     def close(self) -> None:

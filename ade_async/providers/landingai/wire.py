@@ -22,6 +22,8 @@ from typing import Any, Final
 
 import msgspec
 
+from ..._errors import HTTPValidationError, ValidationErrorItem
+
 __all__ = [
     "TERMINAL_STATUSES",
     "AsyncExtractRequest",
@@ -171,20 +173,6 @@ class JobsListResponse(_Model, frozen=True, kw_only=True):
     jobs: tuple[JobSummary, ...]
     org_id: str | None = None
     has_more: bool = False
-
-
-class ValidationErrorItem(_Model, frozen=True, kw_only=True):
-    """One entry of a 422 ``detail`` list (FastAPI's shape)."""
-
-    loc: tuple[str | int, ...] = ()
-    msg: str = ""
-    type: str = ""
-
-
-class HTTPValidationError(_Model, frozen=True, kw_only=True):
-    """Body of a 422 answer."""
-
-    detail: tuple[ValidationErrorItem, ...] = ()
 
 
 class _RawData(msgspec.Struct):
