@@ -34,7 +34,7 @@ from ade_async.testing import (
     parse_latency,
     parse_rate,
 )
-from ade_async.testing._extraction import (
+from ade_async.testing._engine._extraction import (
     REFERENCE_NAMESPACE,
     SchemaError,
     extract,
@@ -42,7 +42,7 @@ from ade_async.testing._extraction import (
     prepare_schema,
     reference_id,
 )
-from ade_async.testing._forms import FormError, FormPart, parse_form, parse_header_params
+from ade_async.testing._engine._forms import FormError, FormPart, parse_form, parse_header_params
 
 pytestmark = pytest.mark.anyio
 

@@ -25,8 +25,6 @@ are configurable, and counters show what a client did (duplicate jobs, API keys 
 """
 
 from .._parsing import parse_duration, parse_latency, parse_rate
-from ._app import build_app
-from ._clock import FakeClock
 from ._config import (
     DEFAULT_MODEL,
     ENDPOINTS,
@@ -39,10 +37,12 @@ from ._config import (
     RetryAfterForm,
     SimulatorConfig,
 )
-from ._extraction import UNSUPPORTED_SCHEMA_KEYWORDS
-from ._records import Exchange, FormField, SimulatorStats
+from ._engine._clock import FakeClock
+from ._engine._extraction import UNSUPPORTED_SCHEMA_KEYWORDS
+from ._engine._records import Exchange, FormField, SimulatorStats
 from ._simulator import Simulator
-from ._state import SimulatorState
+from .landingai._app import build_app
+from .landingai._state import SimulatorState
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -9,9 +9,9 @@ from typing import Final, Self, final
 
 from aiohttp import web
 
-from ._app import build_app
 from ._config import Endpoint, FaultKind, SimulatorConfig
-from ._records import Exchange, SimulatorStats
+from ._engine._records import Exchange, SimulatorStats
+from .landingai._app import build_app
 
 __all__ = ["Simulator"]
 

@@ -113,7 +113,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias, cast
 from urllib.parse import unquote
 
-from .._schema import UNSUPPORTED_KEYWORDS
+from ..._schema import UNSUPPORTED_KEYWORDS
 
 __all__ = [
     "REFERENCE_NAMESPACE",

@@ -27,10 +27,10 @@ from typing import Final, Literal
 
 import msgspec
 
-from .._wire import ExtractMetadata, ExtractResponse, ExtractWarning
-from ._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
-from ._extraction import PreparedSchema, extract, parse_markers
-from ._records import Exchange, SimulatorStats
+from ..._wire import ExtractMetadata, ExtractResponse, ExtractWarning
+from .._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
+from .._engine._extraction import PreparedSchema, extract, parse_markers
+from .._engine._records import Exchange, SimulatorStats
 
 __all__ = ["Job", "JobResult", "SimulatorState"]
 

@@ -40,7 +40,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from .._wire import (
+from ..._wire import (
     ExtractJobStatusResponse,
     HTTPValidationError,
     JobCreationResponse,
@@ -49,10 +49,10 @@ from .._wire import (
     JobSummary,
     ValidationErrorItem,
 )
-from ._config import SUPPORTED_MODEL, Endpoint, SimulatorConfig
-from ._extraction import PreparedSchema, SchemaError, prepare_schema
-from ._forms import FormError, FormPart, parse_form
-from ._records import Exchange, FormField
+from .._config import SUPPORTED_MODEL, Endpoint, SimulatorConfig
+from .._engine._extraction import PreparedSchema, SchemaError, prepare_schema
+from .._engine._forms import FormError, FormPart, parse_form
+from .._engine._records import Exchange, FormField
 from ._state import Job, SimulatorState
 
 __all__ = ["JOBS_PATH", "JOBS_TIMELINE_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]

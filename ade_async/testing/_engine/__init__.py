@@ -1,0 +1,1 @@
+"""The vendor-neutral simulator engine (being split out of the LandingAI simulator)."""

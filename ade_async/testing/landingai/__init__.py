@@ -1,0 +1,1 @@
+"""The LandingAI ADE Extract Jobs v1 simulator: its routes, state and wire models."""
