@@ -38,10 +38,10 @@ from ._config import (
     SimulatorConfig,
 )
 from ._engine._clock import FakeClock
-from ._engine._extraction import UNSUPPORTED_SCHEMA_KEYWORDS
 from ._engine._records import Exchange, FormField, SimulatorStats
 from ._simulator import Simulator
 from .landingai._app import build_app
+from .landingai._schema import UNSUPPORTED_SCHEMA_KEYWORDS
 from .landingai._state import SimulatorState
 
 __all__ = [

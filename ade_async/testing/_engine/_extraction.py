@@ -1,40 +1,11 @@
-"""Schema checks and a deterministic stand-in for the extraction model. Pure functions, no I/O.
+"""The deterministic stand-in for an extraction model: text + a prepared schema -> values.
 
-Schema checks (:func:`prepare_schema`)
-======================================
+Pure functions, no I/O, no vendor: every simulated vendor extracts with this rule, whatever shape
+its answer takes (a vendor module wraps :class:`Extracted` in its own result body). The document is
+text: Markdown as uploaded, or the text of a PDF once a vendor module has one.
 
-The ``schema`` form field is checked in this order; the first failure is the answer. Messages are
-the documented ones (https://docs.landing.ai/ade/ade-extract-troubleshoot, seed 002):
-
-1. not JSON -> 400 ``Invalid JSON schema: <json decoder message>``;
-2. JSON, but not an object -> 422 ``The provided JSON must parse to an object at the root``;
-3. root ``type`` is not ``"object"`` -> 422 ``The provided schema must have "type": "object" for the root``;
-4. local ``$ref`` (``#/$defs/...``, ``#/definitions/...``, any JSON pointer into the document) are
-   resolved; a cycle -> 422 ``The provided schema contains recursive local $ref cycles``; a pointer
-   to nothing, or ``properties``/a property that is not an object -> 422 ``The provided JSON object
-   was not a valid JSON schema``. Sibling keys of a ``$ref`` override the target's. Remote refs
-   are dropped. ``$defs``, ``definitions``, ``$schema``, ``$id``, ``$anchor`` and the
-   ``$dynamic*``/``$recursive*`` keywords are removed (ade-api-notes §7). The simulator's own
-   guard, not a documented limit: refs that expand to more than 200,000 schema nodes (a "billion
-   laughs" of refs to refs) -> 422 ``The provided JSON object was not a valid JSON schema``, so a
-   hostile schema cannot hang it;
-5. keywords the API does not support (:data:`UNSUPPORTED_SCHEMA_KEYWORDS`), found anywhere in a
-   schema position (not in property names, enum values or defaults): with ``strict`` -> 422 ``The
-   following schema fields were not supported: <sorted, ", "-separated>``; without ``strict``
-   they are pruned, and the extracted output is checked against the original constraint
-   (``const``, ``maxItems``, ``minItems``, ``maxLength``, ``minLength``, ``maximum``, ``minimum``,
-   ``pattern``, ``uniqueItems``; ``allOf``, ``oneOf`` and ``propertyOrdering`` are only pruned).
-
-A non-null ``default`` anywhere adds a ``nonconformant_schema`` warning (docs: "default: removed if
-null; any other value leads to a 206").
-
-Field types: ``type`` as given; a type list or ``anyOf`` with exactly one non-null member takes
-that member; several non-null members fall back to ``string`` (docs: "if there is no null, the
-field falls back to string"); no ``type`` (or an unknown one) means ``object`` if ``properties``
-is present, ``array`` if ``items`` is, else ``string``.
-
-Extraction (:func:`extract`)
-============================
+The rule
+========
 
 The uploaded bytes are decoded as UTF-8 (a leading BOM dropped) and split with
 ``str.splitlines()``; lines are numbered from 1. A line is a *candidate* when it is either
@@ -47,15 +18,13 @@ The uploaded bytes are decoded as UTF-8 (a leading BOM dropped) and split with
   the second the value; further cells are ignored.
 
 Labels and values are stripped of surrounding whitespace, asterisks and backticks, in any
-interleaving (``** `x` **`` gives ``x``). Labels are
-compared normalised: case-folded, ``_`` read as a space, runs of whitespace collapsed. A line with
-an empty label or an empty value is not a candidate. For every label only its first candidate
-line counts.
+interleaving (``** `x` **`` gives ``x``). Labels are compared normalised: case-folded, ``_`` read
+as a space, runs of whitespace collapsed. A line with an empty label or an empty value is not a
+candidate. For every label only its first candidate line counts.
 
-For each property ``name`` of an object schema, in schema order, the field's labels are ``name``,
-``name`` with ``_`` and ``-`` replaced by spaces, the property's ``title`` if any, and each of its
-``x-alternativeNames``. The field's value comes from the earliest line among its labels' first
-candidates. Values are coerced by the field's type:
+For each property of an object schema, in schema order, the field's value comes from the earliest
+line among its labels' first candidates (the labels are listed in ``_schema``). Values are coerced
+by the field's type:
 
 * ``string``: the (stripped) value as is;
 * ``number``: currency symbols (Unicode category Sc), spaces and ``,`` removed, then a decimal
@@ -70,453 +39,59 @@ candidates. Values are coerced by the field's type:
 * ``null``: always null.
 
 A field that is not found is null (primitives), ``[]`` (arrays) or an object of its (missing)
-children, never null (docs: "how the API handles missing fields"); a missing field adds no warning.
-A found value that cannot be coerced becomes null (an array item: that item becomes null) and
-adds a ``nonconformant_output`` warning naming the field path (``customer.name``, ``tags[1]``).
-A string outside the field's ``enum``, and a value breaking a pruned constraint, are kept and
-add the same warning. When there is any ``nonconformant_output`` warning,
-``schema_violation_error`` is ``"Extracted data does not completely conform to the requested
-schema: "`` followed by the warning messages joined with ``"; "``; otherwise it is null.
+children, never null; a missing field is no problem. A found value that cannot be coerced becomes
+null (an array item: that item becomes null) and adds a *problem* naming the field path
+(``Field 'customer.name': ...``, ``Field 'tags[1]': ...``). A string outside the field's ``enum``,
+and a value breaking one of its checked constraints, are kept and add a problem too. How problems
+reach the client is the vendor's business (LandingAI: warnings and a 206).
 
-``extraction_metadata`` mirrors ``extraction``: each leaf (a primitive, or an array of
-primitives) is ``{"value": <value>, "references": [<reference id>]}`` with ``[]`` when the field
-was not found; objects are objects of their children; an array of objects is a list of its items'
-metadata. The reference id of line ``n`` is
+``references`` mirrors ``values``: each leaf (a primitive, or an array of primitives) is
+``{"value": <value>, "references": [<reference id>]}`` with ``[]`` when the field was not found;
+objects are objects of their children; an array of objects is a list of its items' references.
+The reference id of line ``n`` is
 ``str(uuid.uuid5(REFERENCE_NAMESPACE, f"{sha256 hex of the uploaded bytes}:{n}"))``, where
 ``REFERENCE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "ade_async.testing")``.
-
-``credit_usage`` is ``1.0 + 0.1 * leaves`` rounded to 4 decimals, where leaves counts primitives
-and arrays of primitives in the schema (the leaves of an array of objects count once).
-
-Markers (:func:`parse_markers`)
-===============================
-
-HTML comments, invisible in rendered Markdown, steer a job: ``<!-- ade-sim: fail REASON -->``
-(ends ``failed`` with that ``failure_reason``), ``<!-- ade-sim: cancel -->`` (ends
-``cancelled``), ``<!-- ade-sim: latency 2.5 -->`` (seconds from create to the terminal status;
-the pending phase stays the configured fraction of the drawn latency, capped at this) and
-``<!-- ade-sim: status NAME -->`` (the status reported instead of ``processing``). The first
-``fail``/``cancel`` marker decides the outcome; for the others the first valid one counts.
-Marker names are case-insensitive; a marker must fit on one line.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias, cast
-from urllib.parse import unquote
+from typing import Any, Final
 
-from ..._schema import UNSUPPORTED_KEYWORDS
+from ._schema import DECORATION, FieldSpec, Kind, PreparedSchema, normalize_label, shown_path
 
-__all__ = [
-    "REFERENCE_NAMESPACE",
-    "UNSUPPORTED_SCHEMA_KEYWORDS",
-    "Extraction",
-    "FieldSpec",
-    "Markers",
-    "PreparedSchema",
-    "SchemaError",
-    "extract",
-    "index_document",
-    "normalize_label",
-    "parse_markers",
-    "prepare_schema",
-    "reference_id",
-]
+__all__ = ["REFERENCE_NAMESPACE", "Extracted", "extract", "index_document", "reference_id"]
 
-#: Keywords the API rejects under ``strict=true`` and prunes otherwise (ade-api-notes §7): the
-#: client checks the same documented list before sending, so both read it from one place.
-UNSUPPORTED_SCHEMA_KEYWORDS: Final = UNSUPPORTED_KEYWORDS
-#: Namespace of the uuid5 reference ids in ``extraction_metadata``.
+#: Namespace of the uuid5 reference ids.
 REFERENCE_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "ade_async.testing")
 
-_MSG_NOT_OBJECT: Final = "The provided JSON must parse to an object at the root"
-_MSG_ROOT_TYPE: Final = 'The provided schema must have "type": "object" for the root'
-_MSG_CYCLE: Final = "The provided schema contains recursive local $ref cycles"
-_MSG_INVALID: Final = "The provided JSON object was not a valid JSON schema"
-#: The most nodes a schema may expand to once its local refs are resolved (the simulator's guard).
-_MAX_EXPANDED_NODES: Final = 200_000
-_MSG_UNSUPPORTED: Final = "The following schema fields were not supported: "
-_MSG_NONCONFORMANT: Final = "Extracted data does not completely conform to the requested schema: "
 
-# Resolved, then removed (ade-api-notes §7).
-_REMOVED_KEYWORDS: Final = frozenset(
-    {
-        "$defs",
-        "definitions",
-        "$schema",
-        "$id",
-        "$anchor",
-        "$comment",
-        "$vocabulary",
-        "$dynamicAnchor",
-        "$dynamicRef",
-        "$recursiveAnchor",
-        "$recursiveRef",
-    }
-)
-# Where sub-schemas live, so keyword scans never mistake a property *name* for a keyword.
-_SCHEMA_MAPS: Final = ("properties", "patternProperties", "dependentSchemas")
-_SCHEMA_LISTS: Final = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_VALUES: Final = (
-    "items",
-    "additionalItems",
-    "additionalProperties",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "contains",
-    "propertyNames",
-    "not",
-    "if",
-    "then",
-    "else",
-)
-# Stripped from both ends of labels and values, in any interleaving: "** `x` **" -> "x".
-_DECORATION: Final = "*` \t\r\n\x0b\x0c\u00a0"
-_KINDS: Final = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
-# Pruned keywords whose constraint the output is still checked against.
-_CHECKED_CONSTRAINTS: Final = (
-    "const",
-    "maxItems",
-    "minItems",
-    "maxLength",
-    "minLength",
-    "maximum",
-    "minimum",
-    "pattern",
-    "uniqueItems",
-)
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What the stand-in model found in one document for one schema.
 
-Kind: TypeAlias = Literal["string", "number", "integer", "boolean", "array", "object", "null"]
-
-
-class SchemaError(Exception):
-    """The schema is rejected at create time: answer ``status`` with ``message``.
-
-    400 answers carry ``{"error": message}``; 422 answers a FastAPI-style ``detail`` entry.
+    A vendor module keeps it (``Engine.extraction_of`` does, once per job) and shapes it into its
+    own result: LandingAI serves ``values`` as ``extraction`` and ``references`` as
+    ``extraction_metadata`` and turns ``problems`` into warnings.
     """
 
-    def __init__(self, status: Literal[400, 422], message: str) -> None:
-        super().__init__(message)
-        self.status: Literal[400, 422] = status
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One field of a prepared schema (or the item schema of an array, with ``name == ""``)."""
-
-    name: str
-    path: str
-    kind: Kind
-    labels: tuple[str, ...]
-    enum: tuple[Any, ...] | None
-    items: FieldSpec | None
-    properties: tuple[FieldSpec, ...]
-    constraints: tuple[tuple[str, Any], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedSchema:
-    """A checked, resolved and pruned schema, ready to extract with. Immutable and shareable."""
-
-    fields: tuple[FieldSpec, ...]
-    #: ``nonconformant_schema`` warning messages, in schema order.
-    schema_warnings: tuple[str, ...]
-    leaf_count: int
-
-    @property
-    def credit_usage(self) -> float:
-        """Credits a completed job with this schema reports: ``1.0 + 0.1 * leaf_count``."""
-        return round(1.0 + 0.1 * self.leaf_count, 4)
-
-
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    """What the stand-in model extracted from one document."""
-
-    extraction: dict[str, Any]
-    extraction_metadata: dict[str, Any]
-    #: ``(code, msg)`` pairs: the schema's ``nonconformant_schema`` warnings, then
-    #: ``nonconformant_output`` ones in field order.
-    warnings: tuple[tuple[str, str], ...]
-    schema_violation_error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Markers:
-    """The ``<!-- ade-sim: ... -->`` instructions found in a document."""
-
-    outcome: Literal["failed", "cancelled"] | None = None
-    failure_reason: str | None = None
-    latency: float | None = None
-    running_status: str | None = None
-
-
-# --------------------------------------------------------------------------------------------
-# schema preparation
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def _shown(path: str) -> str:
-    return path or "(root)"
-
-
-class _Resolver:
-    """Resolves local ``$ref`` pointers, detecting cycles; each pointer is resolved once."""
-
-    def __init__(self, root: dict[str, Any]) -> None:
-        self._root = root
-        self._resolved: dict[str, Any] = {}
-        self._active: list[str] = []
-
-    def schema(self, node: Any) -> Any:
-        if isinstance(node, bool):
-            return {}  # ``true`` accepts anything; read as an untyped (string) field
-        if not isinstance(node, dict):
-            return node
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key == "$ref" or key in _REMOVED_KEYWORDS:
-                continue
-            if key in _SCHEMA_MAPS and isinstance(value, dict):
-                out[key] = {name: self.schema(sub) for name, sub in value.items()}
-            elif key in _SCHEMA_LISTS and isinstance(value, list):
-                out[key] = [self.schema(sub) for sub in value]
-            elif key in _SCHEMA_VALUES:
-                out[key] = (
-                    [self.schema(sub) for sub in value] if isinstance(value, list) else self.schema(value)
-                )
-            else:
-                out[key] = value
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#"):
-            target = self._ref(ref)
-            if not isinstance(target, dict):
-                raise SchemaError(422, _MSG_INVALID)
-            return {**target, **out}
-        # A remote $ref is not fetched: it is dropped and the field keeps its other keywords.
-        return out
-
-    def _ref(self, ref: str) -> Any:
-        if ref in self._resolved:
-            return self._resolved[ref]
-        if ref in self._active:
-            raise SchemaError(422, _MSG_CYCLE)
-        self._active.append(ref)
-        try:
-            resolved = self.schema(self._pointer(ref))
-        finally:
-            self._active.pop()
-        self._resolved[ref] = resolved
-        return resolved
-
-    def _pointer(self, ref: str) -> Any:
-        fragment = unquote(ref[1:])
-        node: Any = self._root
-        if not fragment:
-            return node
-        if not fragment.startswith("/"):
-            raise SchemaError(422, _MSG_INVALID)  # a named anchor: not supported, not resolvable
-        for token in fragment[1:].split("/"):
-            token = token.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            else:
-                raise SchemaError(422, _MSG_INVALID)
-        return node
-
-
-def _subschemas(node: dict[str, Any], path: str) -> Iterator[tuple[Any, str]]:
-    for key in _SCHEMA_MAPS:
-        value = node.get(key)
-        if isinstance(value, dict):
-            for name, sub in value.items():
-                yield sub, _join(path, name) if key == "properties" else path
-    for key in _SCHEMA_LISTS:
-        value = node.get(key)
-        if isinstance(value, list):
-            for sub in value:
-                yield sub, path
-    for key in _SCHEMA_VALUES:
-        value = node.get(key)
-        subs = value if isinstance(value, list) else [value]
-        for sub in subs:
-            if isinstance(sub, dict):
-                yield sub, f"{path}[]" if key == "items" else path
-
-
-def _scan(node: Any, path: str, unsupported: set[str], defaults: list[str]) -> None:
-    if not isinstance(node, dict):
-        return
-    unsupported.update(key for key in node if key in UNSUPPORTED_SCHEMA_KEYWORDS)
-    if node.get("default") is not None:
-        defaults.append(path)
-    for sub, sub_path in _subschemas(node, path):
-        _scan(sub, sub_path, unsupported, defaults)
-
-
-def _effective(node: dict[str, Any]) -> dict[str, Any]:
-    """Apply the documented type simplifications: type lists and ``anyOf`` with null."""
-    declared = node.get("type")
-    if isinstance(declared, list):
-        non_null = [t for t in declared if t != "null"]
-        kind = non_null[0] if len(non_null) == 1 else "string" if non_null else "null"
-        return {**node, "type": kind}
-    options = node.get("anyOf")
-    if declared is None and isinstance(options, list):
-        rest = {key: value for key, value in node.items() if key != "anyOf"}
-        non_null = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
-        if len(non_null) == 1:
-            return _effective({**non_null[0], **rest})
-        # Docs: "if there is no null, the field falls back to string".
-        return {**rest, "type": "string" if non_null else "null"}
-    return node
-
-
-def _kind(node: dict[str, Any]) -> Kind:
-    declared = node.get("type")
-    if isinstance(declared, str) and declared in _KINDS:
-        return cast(Kind, declared)
-    if "properties" in node:
-        return "object"
-    if "items" in node:
-        return "array"
-    return "string"
-
-
-def normalize_label(text: str) -> str:
-    """A label as compared: stripped of whitespace/``*``/backticks, case-folded, ``_`` as space."""
-    cleaned = text.strip(_DECORATION).casefold().replace("_", " ")
-    return " ".join(cleaned.split())
-
-
-def _labels(name: str, node: dict[str, Any]) -> tuple[str, ...]:
-    raw = [name, name.replace("_", " ").replace("-", " ")]
-    title = node.get("title")
-    if isinstance(title, str):
-        raw.append(title)
-    alternatives = node.get("x-alternativeNames")
-    if isinstance(alternatives, list):
-        raw.extend(alt for alt in alternatives if isinstance(alt, str))
-    labels: dict[str, None] = {}
-    for label in raw:
-        normalized = normalize_label(label)
-        if normalized:
-            labels[normalized] = None
-    return tuple(labels)
-
-
-def _build(raw: Any, name: str, path: str) -> FieldSpec:
-    if isinstance(raw, bool):
-        raw = {}
-    if not isinstance(raw, dict):
-        raise SchemaError(422, _MSG_INVALID)
-    node = _effective(raw)
-    kind = _kind(node)
-    enum = node.get("enum")
-    items: FieldSpec | None = None
-    properties: tuple[FieldSpec, ...] = ()
-    if kind == "array":
-        item_schema = node.get("items")
-        items = _build(item_schema if isinstance(item_schema, dict | bool) else {}, "", f"{path}[0]")
-    elif kind == "object":
-        props = node.get("properties", {})
-        if not isinstance(props, dict):
-            raise SchemaError(422, _MSG_INVALID)
-        properties = tuple(_build(sub, child, _join(path, child)) for child, sub in props.items())
-    return FieldSpec(
-        name=name,
-        path=path,
-        kind=kind,
-        labels=_labels(name, node) if name else (),
-        enum=tuple(enum) if isinstance(enum, list) else None,
-        items=items,
-        properties=properties,
-        constraints=tuple((key, node[key]) for key in _CHECKED_CONSTRAINTS if key in node),
-    )
-
-
-def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
-    """The nodes of ``node`` as a tree (shared sub-schemas counted every time they appear)."""
-    if not isinstance(node, dict | list):
-        return 1
-    known = memo.get(id(node))
-    if known is None:
-        children = node.values() if isinstance(node, dict) else node
-        known = memo[id(node)] = 1 + sum(_expanded_nodes(child, memo) for child in children)
-    return known
-
-
-def _leaves(spec: FieldSpec) -> int:
-    if spec.kind == "object":
-        return sum(_leaves(child) for child in spec.properties)
-    if spec.kind == "array" and spec.items is not None and spec.items.kind in ("object", "array"):
-        return _leaves(spec.items) if spec.items.kind == "object" else 1
-    return 1
-
-
-@functools.lru_cache(maxsize=1024)
-def prepare_schema(text: str, strict: bool) -> PreparedSchema:
-    """Check, resolve and prune a ``schema`` form field (see the module docstring for the order).
-
-    Cached: benchmarks send the same schema with every job.
-
-    Raises:
-        SchemaError: the API would reject the create; its ``status`` is 400 or 422.
-    """
-    try:
-        root = json.loads(text)
-    except ValueError as exc:
-        raise SchemaError(400, f"Invalid JSON schema: {exc}") from None
-    if not isinstance(root, dict):
-        raise SchemaError(422, _MSG_NOT_OBJECT)
-    if root.get("type") != "object":
-        raise SchemaError(422, _MSG_ROOT_TYPE)
-    try:
-        resolved = _Resolver(root).schema(root)
-        # Resolved refs share their targets, so what follows walks a tree that may be exponentially
-        # larger than the text: measure it first, sharing included, in time linear in the text.
-        if _expanded_nodes(resolved, {}) > _MAX_EXPANDED_NODES:
-            raise SchemaError(422, _MSG_INVALID)
-        unsupported: set[str] = set()
-        defaults: list[str] = []
-        _scan(resolved, "", unsupported, defaults)
-        if strict and unsupported:
-            raise SchemaError(422, _MSG_UNSUPPORTED + ", ".join(sorted(unsupported)))
-        props = resolved.get("properties", {})
-        if not isinstance(props, dict):
-            raise SchemaError(422, _MSG_INVALID)
-        fields = tuple(_build(sub, name, name) for name, sub in props.items())
-    except RecursionError:
-        raise SchemaError(422, _MSG_INVALID) from None
-    warnings = tuple(
-        f"Field '{_shown(path)}': a non-null 'default' is not supported and was removed" for path in defaults
-    )
-    return PreparedSchema(
-        fields=fields,
-        schema_warnings=warnings,
-        leaf_count=sum(_leaves(spec) for spec in fields),
-    )
+    #: The extracted values, shaped like the schema.
+    values: dict[str, Any]
+    #: Per leaf, the value and the ids of the lines it came from (see the module docstring).
+    references: dict[str, Any]
+    #: ``Field '<path>': <what is wrong>`` messages, in field order.
+    problems: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------------------------
 # the document
 
 _LIST_MARKER: Final = re.compile(r"^[-*+]\s+")
-_MARKER: Final = re.compile(r"<!--\s*ade-sim:\s*(?P<command>[A-Za-z_-]+)(?:\s+(?P<argument>.*?))?\s*-->")
 _SPLIT_ITEMS: Final = re.compile(r"[,;]")
 _DECIMAL: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _INTEGER: Final = re.compile(r"^[+-]?\d+$")
@@ -525,7 +100,7 @@ _FALSE: Final = frozenset({"false", "no", "n"})
 
 
 def _clean_value(text: str) -> str:
-    return text.strip(_DECORATION)
+    return text.strip(DECORATION)
 
 
 def _candidate(line: str) -> tuple[str, str] | None:
@@ -561,35 +136,6 @@ def index_document(document: str) -> dict[str, tuple[int, str]]:
 def reference_id(content_sha256: str, line: int) -> str:
     """The stable reference id of ``line`` (1-based) of the document with this sha256."""
     return str(uuid.uuid5(REFERENCE_NAMESPACE, f"{content_sha256}:{line}"))
-
-
-def parse_markers(document: str) -> Markers:
-    """Read the ``<!-- ade-sim: ... -->`` markers of a document (see the module docstring)."""
-    if "ade-sim" not in document:
-        return Markers()
-    outcome: Literal["failed", "cancelled"] | None = None
-    failure_reason: str | None = None
-    latency: float | None = None
-    running_status: str | None = None
-    for match in _MARKER.finditer(document):
-        command = match.group("command").lower()
-        argument = (match.group("argument") or "").strip()
-        if command == "fail" and outcome is None:
-            outcome, failure_reason = "failed", argument or "Simulated failure"
-        elif command == "cancel" and outcome is None:
-            outcome = "cancelled"
-        elif command == "latency" and latency is None:
-            try:
-                value = float(argument)
-            except ValueError:
-                continue
-            if math.isfinite(value) and value >= 0:
-                latency = value
-        elif command == "status" and running_status is None and argument:
-            running_status = argument
-    return Markers(
-        outcome=outcome, failure_reason=failure_reason, latency=latency, running_status=running_status
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,7 +230,7 @@ class _Extractor:
         return best
 
     def _problem(self, path: str, message: str) -> None:
-        self.problems.append(f"Field '{_shown(path)}': {message}")
+        self.problems.append(f"Field '{shown_path(path)}': {message}")
 
     def _check(self, spec: FieldSpec, path: str, value: Any) -> None:
         for message in _violations(spec, value):
@@ -741,22 +287,14 @@ class _Extractor:
         return result
 
 
-def extract(document: str, schema: PreparedSchema, *, content_sha256: str) -> Extraction:
+def extract(document: str, schema: PreparedSchema, *, content_sha256: str) -> Extracted:
     """Extract ``schema``'s fields from ``document`` by the rule of the module docstring.
 
     Args:
-        document: the Markdown, decoded.
-        schema: from :func:`prepare_schema`.
+        document: the text, decoded.
+        schema: a prepared schema (see ``_schema``).
         content_sha256: hex sha256 of the uploaded bytes, the seed of the reference ids.
     """
     extractor = _Extractor(document, content_sha256)
-    values, metadata, _ = extractor.fields(schema.fields)
-    warnings = [("nonconformant_schema", message) for message in schema.schema_warnings]
-    warnings.extend(("nonconformant_output", message) for message in extractor.problems)
-    violation = _MSG_NONCONFORMANT + "; ".join(extractor.problems) if extractor.problems else None
-    return Extraction(
-        extraction=values,
-        extraction_metadata=metadata,
-        warnings=tuple(warnings),
-        schema_violation_error=violation,
-    )
+    values, references, _ = extractor.fields(schema.fields)
+    return Extracted(values=values, references=references, problems=tuple(extractor.problems))

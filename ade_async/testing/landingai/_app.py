@@ -50,9 +50,10 @@ from ..._wire import (
     ValidationErrorItem,
 )
 from .._config import SUPPORTED_MODEL, Endpoint, SimulatorConfig
-from .._engine._extraction import PreparedSchema, SchemaError, prepare_schema
 from .._engine._forms import FormError, FormPart, parse_form
 from .._engine._records import Exchange, FormField
+from .._engine._schema import PreparedSchema
+from ._schema import SchemaError, prepare_schema
 from ._state import Job, SimulatorState
 
 __all__ = ["JOBS_PATH", "JOBS_TIMELINE_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]

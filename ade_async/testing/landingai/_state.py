@@ -29,8 +29,10 @@ import msgspec
 
 from ..._wire import ExtractMetadata, ExtractResponse, ExtractWarning
 from .._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
-from .._engine._extraction import PreparedSchema, extract, parse_markers
+from .._engine._markers import parse_markers
 from .._engine._records import Exchange, SimulatorStats
+from .._engine._schema import PreparedSchema
+from ._schema import credit_usage, extract
 
 __all__ = ["Job", "JobResult", "SimulatorState"]
 
@@ -300,7 +302,7 @@ class SimulatorState:
             filename=job.filename,
             org_id=config.org_id,
             duration_ms=round(job.latency * 1000),
-            credit_usage=job.schema.credit_usage,
+            credit_usage=credit_usage(job.schema),
             job_id=job.job_id,
             version=job.model,
             schema_violation_error=extraction.schema_violation_error,
