@@ -1,57 +1,22 @@
-"""What the simulator lets a test observe: a stats snapshot and recorded exchanges."""
+"""What a simulated service lets a test observe of each request: recorded exchanges.
+
+The serving layer records one :class:`Exchange` per request when recording is on, the same way for
+every vendor; a handler that reads a form sets the exchange's fields with :func:`form_record`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Exchange", "FormField", "SimulatorStats"]
+from ._forms import FormPart
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SimulatorStats:
-    """A frozen snapshot of the simulator's counters, taken by ``Simulator.stats()``.
-
-    Attributes:
-        requests: ``(endpoint, HTTP status)`` -> requests answered; status 0 counts connections
-            closed without an answer ("drop" and "lost_response" faults).
-        creates_accepted: creates answered 202 (or accepted and then lost).
-        rate_limited: 429 answers sent, by the quota or by an injected "429".
-        jobs_total: jobs created.
-        jobs_by_content: sha256 hex of the Markdown -> jobs created with it.
-        duplicate_jobs: jobs beyond the first per content (sum of ``count - 1``): what a client
-            that resubmits after an ambiguous failure leaves behind.
-        jobs_by_status: status -> jobs, as of the snapshot.
-        output_url_auth_headers: requests to an ``output_url`` that carried an ``Authorization``
-            header; a client must never send its API key there.
-        downloads: results served through an ``output_url`` (200 answers).
-        faults: fault kind -> times applied.
-        gets: get-job requests received.
-        lists: list-jobs requests received.
-    """
-
-    requests: dict[tuple[str, int], int]
-    creates_accepted: int
-    rate_limited: int
-    jobs_total: int
-    jobs_by_content: dict[str, int]
-    duplicate_jobs: int
-    jobs_by_status: dict[str, int]
-    output_url_auth_headers: int
-    downloads: int
-    faults: dict[str, int]
-    gets: int
-    lists: int
-
-    def count(self, endpoint: str, status: int | None = None) -> int:
-        """Requests to ``endpoint`` answered with ``status`` (any status when ``None``)."""
-        return sum(
-            n for (name, code), n in self.requests.items() if name == endpoint and status in (None, code)
-        )
+__all__ = ["Exchange", "FormField", "form_record"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FormField:
-    """One field of a recorded create request.
+    """One field of a recorded form (a create, an upload).
 
     Attributes:
         name: the form field name.
@@ -72,7 +37,7 @@ class FormField:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Exchange:
-    """One request and the answer the simulator gave (``SimulatorConfig(record=True)``).
+    """One request and the answer the simulator gave (when recording, ``SimulatorConfig(record=True)``).
 
     ``status`` is 0, with an empty body and no headers, when the connection was closed without
     an answer.
@@ -86,3 +51,18 @@ class Exchange:
     status: int
     response_body: bytes
     response_headers: dict[str, str]
+
+
+def form_record(parts: Iterable[FormPart]) -> tuple[FormField, ...]:
+    """The recorded fields of a parsed form: text values kept, files by name, type and size."""
+    return tuple(
+        FormField(
+            name=part.name,
+            is_file=part.filename is not None,
+            filename=part.filename,
+            content_type=part.content_type,
+            value=None if part.filename is not None else part.text,
+            size=len(part.data),
+        )
+        for part in parts
+    )

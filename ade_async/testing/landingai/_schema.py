@@ -50,10 +50,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from .._engine._extraction import Extracted
-from .._engine._extraction import extract as extract_values
-from .._engine._schema import (
+from .._engine import (
     MAX_EXPANDED_NODES,
+    Extracted,
     PreparedSchema,
     SchemaProblem,
     build_fields,
@@ -63,6 +62,7 @@ from .._engine._schema import (
     scan_schema,
     shown_path,
 )
+from .._engine import extract as extract_values
 
 __all__ = [
     "UNSUPPORTED_SCHEMA_KEYWORDS",

@@ -1,10 +1,11 @@
-"""The simulator's state: jobs, the quota log, output URLs, faults and counters. Sans-I/O.
+"""The LandingAI simulator's state: jobs with their results, the create quota, output URLs. Sans-I/O.
 
-Every method that depends on time takes ``now`` (``time.monotonic()`` seconds) and, where a Unix
-timestamp is reported, ``wall`` (``time.time()``). Nothing here awaits, so the HTTP layer can
-check the quota and accept a create atomically on the event loop.
+:class:`SimulatorState` is the engine (``_engine``) configured with LandingAI's contract, plus
+what only LandingAI has. Every method that depends on time takes ``now`` (``time.monotonic()``
+seconds) and, where a Unix timestamp is reported, ``wall`` (``time.time()``). Nothing here awaits,
+so the HTTP layer can check the quota and accept a create atomically on the event loop.
 
-Jobs need no background work: a job's status is a function of the clock. It is ``pending`` until
+A job's status is a function of the clock (``_engine._lifecycle``): ``pending`` until
 ``created + processing_fraction * latency``, then ``processing`` (or the status named by a
 marker), and terminal from ``created + latency`` on. A ``latency`` marker moves the end only: the
 pending phase stays ``processing_fraction`` of the drawn latency, capped at the marker's.
@@ -16,32 +17,23 @@ caller's jobs; output URL tokens expire from the front of a deque.
 
 from __future__ import annotations
 
-import bisect
 import logging
-import random
-import uuid
-from array import array
-from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
-import msgspec
+from .._config import SimulatorConfig
+from .._engine import BudgetLimits, Engine, JobRecord, PreparedSchema, Timing
+from .._stats import SimulatorStats
+from ._contract import ENDPOINTS, FAULT_ENDPOINTS, RANDOM_FAILURE, STATUSES
+from ._schema import credit_usage, to_extraction
+from ._wire import ExtractMetadata, ExtractResponse, ExtractWarning, encode
 
-from ..._wire import ExtractMetadata, ExtractResponse, ExtractWarning
-from .._config import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Endpoint, FaultKind, SimulatorConfig
-from .._engine._markers import parse_markers
-from .._engine._records import Exchange, SimulatorStats
-from .._engine._schema import PreparedSchema
-from ._schema import credit_usage, extract
-
-__all__ = ["Job", "JobResult", "SimulatorState"]
+__all__ = ["CREATE_BUDGET", "Job", "JobResult", "SimulatorState"]
 
 logger: Final = logging.getLogger("ade_async.testing")
 
-Outcome = Literal["completed", "failed", "cancelled"]
-
-_RANDOM_FAILURE: Final = "Extraction failed: simulated processing error"
-_SERVER_ERRORS: Final[tuple[FaultKind, ...]] = ("500", "502", "503")
+#: The budget creates draw on: the documented quota is per organisation, one scope for all keys.
+CREATE_BUDGET: Final = "create"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,156 +49,82 @@ class JobResult:
     via_output_url: bool
 
 
-@dataclass(slots=True, eq=False)
-class Job:
-    """One extract job. Its status is derived from the clock by :meth:`status_at`."""
+@dataclass(slots=True, eq=False, kw_only=True)
+class Job(JobRecord):
+    """One extract job: the engine's record plus LandingAI's model and cached answers."""
 
-    job_id: str
-    api_key: str
-    created: float
-    received_at: int
-    latency: float
-    processing_at: float
-    done_at: float
-    outcome: Outcome
-    failure_reason: str | None
-    running_status: str
     model: str
-    filename: str
-    content_sha256: str
-    schema: PreparedSchema
     output_save_url: bool
-    #: The Markdown, kept until the result is built.
-    document: str | None
     result: JobResult | None = None
     #: A completed get's body, when it is the same on every get (``data`` inline).
     cached_body: bytes | None = field(default=None, repr=False)
 
-    def status_at(self, now: float) -> str:
-        """The status reported at monotonic time ``now``."""
-        if now >= self.done_at:
-            return self.outcome
-        if now >= self.processing_at:
-            return self.running_status
-        return "pending"
+    @property
+    def api_key(self) -> str:
+        """The key that created the job (only it can see the job)."""
+        return self.owner
+
+    @property
+    def received_at(self) -> int:
+        """The Unix time the job was received, in whole seconds (the API's ``received_at``)."""
+        return int(self.wall)
+
+    @property
+    def failure_reason(self) -> str | None:
+        """Why the job fails (reported once it has)."""
+        return self.lifecycle.failure_reason
 
 
-class SimulatorState:
-    """All mutable state of one simulator, shared by its request handlers.
+class SimulatorState(Engine[Job]):
+    """All mutable state of one LandingAI simulator, shared by its request handlers.
 
     Args:
         config: the simulator's options.
     """
 
     def __init__(self, config: SimulatorConfig) -> None:
-        self.config = config
-        self._rng = random.Random(config.seed)
-        self._keys = frozenset(config.api_keys)
-        self.credits_exhausted = False
-        # jobs
-        self._jobs: dict[str, Job] = {}
-        self._jobs_by_key: dict[str, list[Job]] = {}
-        # quota: one deque of acceptance times per window, and the whole history for analysis
-        self._windows: tuple[tuple[int, float, deque[float]], ...] = tuple(
-            (count, period, deque()) for count, period in config.quota
+        faults = config.faults
+        super().__init__(
+            api_keys=config.api_keys,
+            seed=config.seed,
+            timing=Timing(
+                latency=config.latency,
+                queued_fraction=config.processing_fraction,
+                failure_rate=config.failure_rate,
+                failure_reason=RANDOM_FAILURE,
+            ),
+            statuses=STATUSES,
+            endpoints=ENDPOINTS,
+            single_endpoint_faults=FAULT_ENDPOINTS,
+            fault_rates={endpoint: faults.rates(endpoint) for endpoint in ENDPOINTS},
+            slow_seconds=faults.slow_seconds,
+            budgets={CREATE_BUDGET: BudgetLimits(windows=config.quota)},
+            fault_budget=CREATE_BUDGET,
+            retry_after=config.retry_after,
+            fault_retry_after=config.fault_retry_after,
+            record=config.record,
         )
-        self._accepted = array("d")
-        # output URLs: token -> (job, expiry); the deque holds tokens in expiry order
-        self._outputs: dict[str, tuple[Job, float]] = {}
-        self._output_expiry: deque[tuple[float, str]] = deque()
-        # faults
-        self._injected: dict[str, deque[FaultKind]] = {endpoint: deque() for endpoint in ENDPOINTS}
-        self._fault_rates = {endpoint: config.faults.rates(endpoint) for endpoint in ENDPOINTS}
-        # counters
-        self.requests: Counter[tuple[str, int]] = Counter()
-        self.faults: Counter[str] = Counter()
-        self.rate_limited = 0
-        self.jobs_by_content: Counter[str] = Counter()
-        self.duplicate_jobs = 0
+        self.config = config
+        #: Requests to an ``output_url`` that carried an ``Authorization`` header.
         self.output_url_auth_headers = 0
+        #: Results served through an ``output_url``.
         self.downloads = 0
-        self.gets = 0
-        self.lists = 0
-        self.exchanges: list[Exchange] = []
 
-    # ---------------------------------------------------------------------------------- auth
+    @property
+    def gets(self) -> int:
+        """Get-job requests received (not answered by a fault)."""
+        return self.handled["get"]
 
-    def is_valid_key(self, key: str | None) -> bool:
-        """Whether ``key`` is one of the configured API keys."""
-        return key is not None and key in self._keys
-
-    # -------------------------------------------------------------------------------- faults
-
-    def inject(self, endpoint: Endpoint | str, fault: FaultKind | str, count: int = 1) -> None:
-        """Queue ``fault`` for the next ``count`` requests to ``endpoint`` (FIFO).
-
-        Plain strings are accepted (and checked here), so parametrised tests need no casts.
-
-        Raises:
-            ValueError: unknown endpoint or fault, a fault of one endpoint (``lost_response``:
-                create, ``404``: get, ``expired``: download) for another, or ``count < 1``.
-        """
-        known_endpoint = next((name for name in ENDPOINTS if name == endpoint), None)
-        if known_endpoint is None:
-            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(ENDPOINTS)}")
-        kind = next((name for name in FAULT_KINDS if name == fault), None)
-        if kind is None:
-            raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULT_KINDS)}")
-        only = FAULT_ENDPOINTS.get(kind)
-        if only is not None and known_endpoint != only:
-            raise ValueError(f"{kind!r} applies to the {only} endpoint only")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"count must be an integer >= 1, got {count!r}")
-        self._injected[known_endpoint].extend([kind] * count)
-
-    def next_fault(self, endpoint: Endpoint) -> FaultKind | None:
-        """The fault to apply to this request: an injected one first, else a random draw."""
-        kind: FaultKind | None = None
-        queue = self._injected[endpoint]
-        if queue:
-            kind = queue.popleft()
-        else:
-            rates = self._fault_rates[endpoint]
-            if rates:
-                draw = self._rng.random()
-                for candidate, rate in rates:
-                    if draw < rate:
-                        kind = self._rng.choice(_SERVER_ERRORS) if candidate == "500" else candidate
-                        break
-                    draw -= rate
-        if kind is not None:
-            self.faults[kind] += 1
-            logger.debug("fault %s on %s", kind, endpoint)
-        return kind
+    @property
+    def lists(self) -> int:
+        """List-jobs requests received (not answered by a fault)."""
+        return self.handled["list"]
 
     # --------------------------------------------------------------------------------- quota
 
     def quota_wait(self, now: float) -> float | None:
-        """Seconds until a create at ``now`` fits every window, or ``None`` if it fits now.
-
-        A window ``(count, period)`` holds the creates accepted in ``(now - period, now]``; the
-        wait is until its oldest blocking entry leaves it.
-        """
-        wait: float | None = None
-        for count, period, log in self._windows:
-            cutoff = now - period
-            while log and log[0] <= cutoff:
-                log.popleft()
-            if len(log) >= count:
-                blocked = log[len(log) - count] + period - now
-                wait = blocked if wait is None else max(wait, blocked)
-        return wait
-
-    def max_creates_in_window(self, period: float) -> int:
-        """The most accepted creates whose acceptance times fall in any ``[t, t + period)``."""
-        times = self._accepted
-        best = 0
-        start = 0
-        for end in range(len(times)):
-            while times[end] - times[start] >= period:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        """Seconds until a create at ``now`` fits every quota window, or ``None`` if it fits now."""
+        return self.budgets.wait(CREATE_BUDGET, now)
 
     # ---------------------------------------------------------------------------------- jobs
 
@@ -223,85 +141,42 @@ class SimulatorState:
         now: float,
         wall: float,
     ) -> Job:
-        """Accept a create at ``now``: record it in the quota windows and create the job.
+        """Accept a create at ``now``: draw on the create budget and create the job.
 
-        The caller checks :meth:`quota_wait` first, without awaiting in between.
+        The caller checks the budget first (:meth:`quota_wait`), without awaiting in between.
         """
-        config = self.config
-        markers = parse_markers(document)
-        # Always draw both values, so the sequence of random decisions depends on the jobs
-        # created, not on which documents carry markers.
-        drawn_latency = self._rng.uniform(*config.latency)
-        random_failure = self._rng.random() < config.failure_rate
-        job_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-        latency = markers.latency if markers.latency is not None else drawn_latency
-        # The queueing time is the service's, not the document's: a latency marker sets when the
-        # job ends, while the pending phase stays the configured fraction of the drawn latency
-        # (and never outlasts the job).
-        pending = min(drawn_latency * config.processing_fraction, latency)
-        outcome: Outcome = "completed"
-        failure_reason: str | None = None
-        if markers.outcome is not None:
-            outcome, failure_reason = markers.outcome, markers.failure_reason
-        elif random_failure:
-            outcome, failure_reason = "failed", _RANDOM_FAILURE
-
+        lifecycle = self.plan(document, now)  # draws the latency and the failure, then:
         job = Job(
-            job_id=job_id,
-            api_key=api_key,
-            created=now,
-            received_at=int(wall),
-            latency=latency,
-            processing_at=now + pending,
-            done_at=now + latency,
-            outcome=outcome,
-            failure_reason=failure_reason,
-            running_status=markers.running_status or "processing",
-            model=model,
+            job_id=self.new_uuid(),
+            owner=api_key,
+            wall=wall,
+            lifecycle=lifecycle,
             filename=filename,
             content_sha256=content_sha256,
             schema=schema,
-            output_save_url=output_save_url,
             document=document,
+            model=model,
+            output_save_url=output_save_url,
         )
-        self._jobs[job_id] = job
-        self._jobs_by_key.setdefault(api_key, []).append(job)
-        for _, _, log in self._windows:
-            log.append(now)
-        self._accepted.append(now)
-        if self.jobs_by_content[content_sha256]:
-            self.duplicate_jobs += 1
-        self.jobs_by_content[content_sha256] += 1
-        logger.debug("created job %s (%s, latency %.3fs)", job_id, outcome, latency)
+        self.jobs.add(job)
+        self.budgets.take(CREATE_BUDGET, now, job=lifecycle)
+        logger.debug("created job %s (%s, latency %.3fs)", job.job_id, lifecycle.outcome, lifecycle.latency)
         return job
 
     def find_job(self, job_id: str, api_key: str) -> Job | None:
         """The job, or ``None`` if unknown or created with another key (both answer 404)."""
-        job = self._jobs.get(job_id)
-        if job is None or job.api_key != api_key:
-            return None
-        return job
-
-    def jobs(self) -> list[Job]:
-        """Every job created so far, oldest first."""
-        return list(self._jobs.values())
-
-    def job_completed_at(self, job_id: str) -> float | None:
-        """Monotonic time at which the job reaches (or will reach) its terminal status."""
-        job = self._jobs.get(job_id)
-        return None if job is None else job.done_at
+        return self.jobs.find(job_id, api_key)
 
     def result_of(self, job: Job) -> JobResult:
         """The completed job's result, built at the first call and kept."""
         if job.result is not None:
             return job.result
         config = self.config
-        extraction = extract(job.document or "", job.schema, content_sha256=job.content_sha256)
+        extraction = to_extraction(self.extraction_of(job), job.schema)
         metadata = ExtractMetadata(
             filename=job.filename,
             org_id=config.org_id,
-            duration_ms=round(job.latency * 1000),
+            duration_ms=round(job.lifecycle.latency * 1000),
             credit_usage=credit_usage(job.schema),
             job_id=job.job_id,
             version=job.model,
@@ -314,7 +189,7 @@ class SimulatorState:
             extraction_metadata=extraction.extraction_metadata,
             metadata=metadata,
         )
-        body = msgspec.json.encode(response)
+        body = encode(response)
         result = JobResult(
             response=response,
             body=body,
@@ -322,7 +197,6 @@ class SimulatorState:
             via_output_url=job.output_save_url or len(body) > config.output_url_threshold,
         )
         job.result = result
-        job.document = None  # the result is all a completed job still needs
         return result
 
     def list_jobs(
@@ -334,78 +208,48 @@ class SimulatorState:
         status as of ``now - list_lag``. Returns ``(jobs with their listed status, has_more)``.
         """
         as_of = now - self.config.list_lag
-        jobs = self._jobs_by_key.get(api_key, [])
-        visible = bisect.bisect_right(jobs, as_of, key=lambda job: job.created)
-        if status is None:
-            first = visible - 1 - page * page_size
-            last = max(first - page_size, -1)
-            chosen = [jobs[i] for i in range(first, last, -1)]
-            return [(job, job.status_at(as_of)) for job in chosen], last >= 0
-        skip = page * page_size
-        page_jobs: list[tuple[Job, str]] = []
-        for i in range(visible - 1, -1, -1):
-            listed = jobs[i].status_at(as_of)
-            if listed != status:
-                continue
-            if skip:
-                skip -= 1
-                continue
-            if len(page_jobs) == page_size:
-                return page_jobs, True
-            page_jobs.append((jobs[i], listed))
-        return page_jobs, False
+        keep = None if status is None else (lambda job: self.status_of(job, as_of) == status)
+        jobs, has_more = self.jobs.page_by_offset(
+            api_key, as_of=as_of, offset=page * page_size, size=page_size, keep=keep
+        )
+        return [(job, self.status_of(job, as_of)) for job in jobs], has_more
 
     # ---------------------------------------------------------------------------- output URLs
 
-    def _prune_outputs(self, now: float) -> None:
-        expiry = self._output_expiry
-        while expiry and expiry[0][0] <= now:
-            _, token = expiry.popleft()
-            self._outputs.pop(token, None)
-
     def issue_output_token(self, job: Job, now: float) -> str:
         """A fresh token for the job's result, valid ``output_url_ttl`` seconds from ``now``."""
-        self._prune_outputs(now)
-        token = f"{self._rng.getrandbits(128):032x}"
-        expires = now + self.config.output_url_ttl
-        self._outputs[token] = (job, expires)
-        self._output_expiry.append((expires, token))
-        return token
+        return self.links.issue(job, now, self.config.output_url_ttl)
 
     def redeem_output_token(self, token: str, now: float) -> Job | None:
         """The job behind a valid token, or ``None`` if the token is unknown or expired."""
-        self._prune_outputs(now)
-        entry = self._outputs.get(token)
-        if entry is None or entry[1] <= now:
-            return None
-        return entry[0]
+        return self.links.redeem(token, now)
 
     def expire_output_urls(self) -> None:
         """Expire every output URL issued so far."""
-        self._outputs.clear()
-        self._output_expiry.clear()
+        self.links.expire_all()
 
     # ------------------------------------------------------------------------------ counters
 
-    def record(self, exchange: Exchange) -> None:
-        """Keep ``exchange`` when recording is on."""
-        if self.config.record:
-            self.exchanges.append(exchange)
-
     def stats(self, now: float) -> SimulatorStats:
         """A frozen snapshot of the counters; ``jobs_by_status`` is as of ``now``."""
-        by_status: Counter[str] = Counter(job.status_at(now) for job in self._jobs.values())
         return SimulatorStats(
             requests=dict(self.requests),
-            creates_accepted=len(self._accepted),
+            creates_accepted=self.budgets.taken(CREATE_BUDGET),
             rate_limited=self.rate_limited,
-            jobs_total=len(self._jobs),
-            jobs_by_content=dict(self.jobs_by_content),
-            duplicate_jobs=self.duplicate_jobs,
-            jobs_by_status=dict(by_status),
+            jobs_total=len(self.jobs),
+            jobs_by_content=dict(self.jobs.by_content),
+            duplicate_jobs=self.jobs.duplicates,
+            jobs_by_status=self.jobs_by_status(now),
             output_url_auth_headers=self.output_url_auth_headers,
             downloads=self.downloads,
-            faults=dict(self.faults),
+            faults=dict(self.faults.applied),
             gets=self.gets,
             lists=self.lists,
+            max_active_jobs=self.jobs.most_active,
+            rate_limited_by_budget={
+                budget: n for budget in self.budgets.names() if (n := self._refused(budget))
+            },
         )
+
+    def _refused(self, budget: str) -> int:
+        return sum(n for (name, _), n in self.budgets.refused.items() if name == budget)
