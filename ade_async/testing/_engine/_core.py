@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, TypeVar
 
 from ._extraction import Extracted, extract
@@ -67,6 +68,8 @@ class Engine(Generic[J]):
         retry_after: the form of the wait hint sent with a 429.
         fault_retry_after: the wait a 429 fault announces when no budget is blocked.
         record: keep an :class:`Exchange` per request.
+        clock: what :meth:`now` reads: ``time.monotonic`` by default; a :class:`FakeClock`'s
+            ``now`` lets a test move a vendor's jobs through their lives without waiting.
     """
 
     def __init__(
@@ -85,7 +88,9 @@ class Engine(Generic[J]):
         retry_after: RetryAfterForm = "seconds",
         fault_retry_after: float = 1.0,
         record: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self.rng = random.Random(seed)
         self._keys = frozenset(api_keys)
         self.timing = timing
@@ -113,6 +118,10 @@ class Engine(Generic[J]):
         #: 429 answers sent, by a budget or by a fault.
         self.rate_limited = 0
         self.exchanges: list[Exchange] = []
+
+    def now(self) -> float:
+        """The current time on the engine's clock (monotonic seconds)."""
+        return self._clock()
 
     @property
     def endpoints(self) -> tuple[str, ...]:

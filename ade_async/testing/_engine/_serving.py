@@ -233,7 +233,7 @@ async def _answer(table: Routes[Any], route: Route, call: Call) -> Answer | None
         return table.error(endpoint, int(fault), f"Simulated server error ({fault})")
     if fault == "429":
         budget = state.fault_budget
-        wait = None if budget is None else state.budgets.wait(budget, time.monotonic())
+        wait = None if budget is None else state.budgets.wait(budget, state.now())
         return table.too_many(endpoint, state.fault_retry_after if wait is None else wait)
     if fault == "404" or fault == "expired":
         return table.fault_answer(endpoint, fault)
@@ -292,7 +292,7 @@ def _stats_handler(table: Routes[Any]) -> Callable[[web.Request], Awaitable[web.
                     periods.append(float(item))
                 except ValueError:
                     return web.json_response({"message": f"not a number of seconds: {item!r}"}, status=422)
-        body = table.stats_body(time.monotonic())
+        body = table.stats_body(state.now())
         body["max_creates_in_window"] = {str(p): state.max_creates_in_window(p) for p in periods}
         body["max_in_window"] = {
             budget: {str(p): state.budgets.max_in_window(budget, p) for p in periods}

@@ -129,7 +129,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
             )
 
         # From here on nothing awaits: the quota check and the acceptance are one atomic step.
-        now = time.monotonic()
+        now = self.state.now()
         refusal = state.budgets.check(CREATE_BUDGET, now)
         if refusal is not None:
             return self.too_many("create", refusal.wait)
@@ -197,7 +197,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
         if job is None:
             # Seed 002: also when "the job belongs to a different API key".
             return error("get", 404, "Job not found")
-        return self._job_body(call, job, time.monotonic())
+        return self._job_body(call, job, self.state.now())
 
     async def _list(self, call: Call) -> Answer:
         state = self.state
@@ -214,7 +214,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
         if problems:
             return unprocessable(*problems)
         jobs, has_more = state.list_jobs(
-            call.key, page=page, page_size=page_size, status=status, now=time.monotonic()
+            call.key, page=page, page_size=page_size, status=status, now=self.state.now()
         )
         summaries = tuple(
             JobSummary(
@@ -244,7 +244,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
                 "query string parameter or the Authorization header should be specified",
                 code="InvalidArgument",
             )
-        job = state.redeem_output_token(call.request.match_info["token"], time.monotonic())
+        job = state.redeem_output_token(call.request.match_info["token"], self.state.now())
         if job is None or job.result is None:
             return error("download", 403, "Request has expired", code="AccessDenied")
         state.downloads += 1
