@@ -34,15 +34,10 @@ from ade_async.testing import (
     parse_latency,
     parse_rate,
 )
-from ade_async.testing._extraction import (
-    REFERENCE_NAMESPACE,
-    SchemaError,
-    extract,
-    parse_markers,
-    prepare_schema,
-    reference_id,
-)
-from ade_async.testing._forms import FormError, FormPart, parse_form, parse_header_params
+from ade_async.testing._engine._extraction import REFERENCE_NAMESPACE, reference_id
+from ade_async.testing._engine._forms import FormError, FormPart, parse_form, parse_header_params
+from ade_async.testing._engine._markers import parse_markers
+from ade_async.testing.landingai._schema import SchemaError, extract, prepare_schema
 
 pytestmark = pytest.mark.anyio
 

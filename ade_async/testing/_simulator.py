@@ -9,9 +9,11 @@ from typing import Final, Self, final
 
 from aiohttp import web
 
-from ._app import build_app
 from ._config import Endpoint, FaultKind, SimulatorConfig
-from ._records import Exchange, SimulatorStats
+from ._engine import Exchange
+from ._providers import DEFAULT_PROVIDER
+from ._providers import provider as find_provider
+from ._stats import SimulatorStats
 
 __all__ = ["Simulator"]
 
@@ -20,17 +22,21 @@ logger: Final = logging.getLogger("ade_async.testing")
 
 @final
 class Simulator:
-    """A faithful, in-process simulator of LandingAI ADE Extract Jobs v1, served over HTTP.
+    """A faithful, in-process simulator of an extract-jobs API, served over HTTP.
 
-    Jobs progress with the clock (pending, processing, then completed, failed or cancelled after
-    their latency), results are extracted deterministically from the Markdown, and quotas,
-    output URLs, list lag and faults behave as configured. It binds to loopback unless told
-    otherwise.
+    The provider is LandingAI ADE Extract Jobs v1 (the only one so far). Jobs progress with the
+    clock (pending, processing, then completed, failed or cancelled after their latency), results
+    are extracted deterministically from the Markdown, and quotas, output URLs, list lag and
+    faults behave as configured. It binds to loopback unless told otherwise.
 
     Args:
         config: the simulator's behaviour; the defaults when ``None``.
+        provider: which API to simulate: ``"landingai"`` (the default; see ``PROVIDERS``).
         host: the interface to bind, ``127.0.0.1`` by default.
         port: the port to bind; 0 picks a free one (read it back from :attr:`base_url`).
+
+    Raises:
+        ValueError: an unknown provider.
 
     Example::
 
@@ -42,10 +48,18 @@ class Simulator:
     """
 
     def __init__(
-        self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        provider: str = DEFAULT_PROVIDER,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.config: Final = config if config is not None else SimulatorConfig()
-        self.app, self._state = build_app(self.config)
+        chosen = find_provider(provider)
+        #: The simulated provider's name.
+        self.provider: Final = chosen.name
+        self.app, self._state = chosen.build(self.config)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None

@@ -1,10 +1,14 @@
-"""What the simulator lets a test observe: a stats snapshot and recorded exchanges."""
+"""The counters snapshot a :class:`~ade_async.testing.Simulator` returns, whatever its provider.
+
+Providers fill what applies to them: the presigned-URL counters stay 0 for a provider without
+presigned URLs.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Exchange", "FormField", "SimulatorStats"]
+__all__ = ["SimulatorStats"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -21,12 +25,15 @@ class SimulatorStats:
         duplicate_jobs: jobs beyond the first per content (sum of ``count - 1``): what a client
             that resubmits after an ambiguous failure leaves behind.
         jobs_by_status: status -> jobs, as of the snapshot.
-        output_url_auth_headers: requests to an ``output_url`` that carried an ``Authorization``
-            header; a client must never send its API key there.
-        downloads: results served through an ``output_url`` (200 answers).
+        output_url_auth_headers: requests to a presigned URL (LandingAI's ``output_url``) that
+            carried an ``Authorization`` header; a client must never send its API key there.
+        downloads: results served through a presigned URL (200 answers).
         faults: fault kind -> times applied.
         gets: get-job requests received.
         lists: list-jobs requests received.
+        max_active_jobs: the most jobs that were active (created, not yet ended) at once.
+        rate_limited_by_budget: budget name -> 429s its limits caused (a fault's 429 is in
+            ``rate_limited`` only).
     """
 
     requests: dict[tuple[str, int], int]
@@ -41,48 +48,11 @@ class SimulatorStats:
     faults: dict[str, int]
     gets: int
     lists: int
+    max_active_jobs: int = 0
+    rate_limited_by_budget: dict[str, int] = field(default_factory=dict)
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         """Requests to ``endpoint`` answered with ``status`` (any status when ``None``)."""
         return sum(
             n for (name, code), n in self.requests.items() if name == endpoint and status in (None, code)
         )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FormField:
-    """One field of a recorded create request.
-
-    Attributes:
-        name: the form field name.
-        is_file: True for a multipart part with a ``filename`` parameter.
-        filename: that filename, else ``None``.
-        content_type: the part's ``Content-Type``, if any.
-        value: the decoded text of a non-file field; ``None`` for files.
-        size: the field's size in bytes.
-    """
-
-    name: str
-    is_file: bool
-    filename: str | None
-    content_type: str | None
-    value: str | None
-    size: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Exchange:
-    """One request and the answer the simulator gave (``SimulatorConfig(record=True)``).
-
-    ``status`` is 0, with an empty body and no headers, when the connection was closed without
-    an answer.
-    """
-
-    endpoint: str
-    method: str
-    path: str
-    query: dict[str, str]
-    form: tuple[FormField, ...]
-    status: int
-    response_body: bytes
-    response_headers: dict[str, str]

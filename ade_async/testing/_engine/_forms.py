@@ -1,9 +1,10 @@
-"""Parsing create request bodies (``multipart/form-data`` and urlencoded). Pure functions.
+"""Parsing form bodies (``multipart/form-data`` and urlencoded): creates, uploads. Pure functions.
 
 aiohttp's own multipart reader re-parses ``Content-Disposition`` through per-call regular
 expressions and ``Content-Type`` through the ``email`` package, which made it most of the CPU
 cost of a create. Create bodies are small and read whole anyway, so a direct parse of the bytes
-(RFC 7578 over RFC 2046) is both simpler and several times faster.
+(RFC 7578 over RFC 2046) is both simpler and several times faster. Vendor-neutral: LandingAI's
+creates, LlamaCloud's and Contextual's uploads are all ``multipart/form-data``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _multipart(body: bytes, boundary: str) -> list[FormPart]:
 
 
 def parse_form(content_type: str, body: bytes) -> list[FormPart]:
-    """The fields of a create body, in order.
+    """The fields of a form body, in order.
 
     ``multipart/form-data`` keeps file parts' filenames; an urlencoded form carries text fields
     only. Any other content type is not a form and has no fields (so every field is missing).
