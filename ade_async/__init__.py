@@ -13,6 +13,7 @@ providers (:mod:`ade_async.providers`); a faithful simulator of each lives in
 :mod:`ade_async.testing`.
 """
 
+from ._client import DEFAULT, Client
 from ._config import Timeouts
 from ._engine.admission import AdmissionStats, WindowUsage
 from ._engine.events import CreatePhase, CreateProgress, EventKind, JobEvent, ProgressHook
@@ -24,6 +25,42 @@ from ._engine.schedule import PollPolicy
 from ._engine.stats import ClientStats
 from ._engine.submit import PriorCreate
 from ._engine.types import JobPage, JobSnapshot, JobState, ResultWarning
+from ._errors import (
+    ADEError,
+    AdmissionTimeoutError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConfigurationError,
+    ConnectError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    CreateOutcomeUnknownError,
+    InputError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobLostError,
+    JobNotFinishedError,
+    JobTimeoutError,
+    MalformedResponseError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    ReadTimeoutError,
+    ResponseTooLargeError,
+    ResultDownloadError,
+    ResultTypeError,
+    SchemaError,
+    ServerError,
+    TransportError,
+    UnexpectedError,
+    UnprocessableEntityError,
+    UnsupportedOperationError,
+    ValidationErrorItem,
+)
 from ._inputs import DocumentInput
 from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
 from ._version import __version__
@@ -94,6 +131,7 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedOperationError",
+    "ValidationErrorItem",
     "WindowUsage",
     "__version__",
 ]

@@ -348,12 +348,17 @@ class Client(anyio.AsyncContextManagerMixin):
     # --- low-level calls ---------------------------------------------------------------------------
 
     async def create_job(
-        self, document: DocumentInput | None = None, *, schema: SchemaInput, options: Any = None, **kw: Any
+        self,
+        document: DocumentInput | None = None,
+        *,
+        schema: SchemaInput,
+        options: Any = None,
+        filename: str | None = None,
     ) -> str:
         """Create one job and return its id: admission and retries, no local checks, no watching,
         no search (a lost answer raises :class:`CreateOutcomeUnknownError` at once)."""
         engine = self._running()
-        staged, _ = await self._stage(document, schema, options, kw.pop("filename", None), check=False)
+        staged, _ = await self._stage(document, schema, options, filename, check=False)
         return await create_once(engine, staged)
 
     async def get_job(self, job_id: str) -> JobSnapshot:
@@ -412,7 +417,9 @@ class Client(anyio.AsyncContextManagerMixin):
         provider = self._provider
         options = provider.check_options(options)
         schema_type = schema if isinstance(schema, type) else None
-        prepared = provider.prepare_schema(schema_to_dict(schema), options, check=check)
+        # Unchecked (create_job), a JSON string goes as given: the vendor judges it.
+        raw = schema if not check and isinstance(schema, str) else schema_to_dict(schema)
+        prepared = provider.prepare_schema(raw, options, check=check)
         content: bytes | None = None
         name = filename or provider.default_filename
         if document is None:
@@ -421,7 +428,12 @@ class Client(anyio.AsyncContextManagerMixin):
         else:
             if check and not provider.needs_document(options):
                 raise ValueError("pass either a document or the options' URL to read it from, not both")
-            content, name = await read_document(document, filename=filename, default_name=name)
+            try:
+                content, name = await read_document(document, filename=filename, default_name=name)
+            except (InputError, TypeError):
+                raise
+            except Exception as exc:  # an input object that misbehaves: this input's problem alone
+                raise InputError(f"cannot read the document: {type(exc).__name__}: {exc}") from exc
             problem = provider.check_document(content, name) if check else None
             if problem is not None:
                 raise InputError(f"{name}: {problem}", path=name)

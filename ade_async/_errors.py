@@ -55,7 +55,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-
 if TYPE_CHECKING:
     from ._engine.reconcile import SearchReport
 

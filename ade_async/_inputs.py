@@ -78,7 +78,8 @@ async def read_document(
     if isinstance(document, bytes | bytearray | memoryview):
         return bytes(document), filename or default_name
     raise TypeError(
-        f"a document must be a path (os.PathLike), str content or bytes content, not {type(document).__name__}"
+        "a document must be a path (os.PathLike), str content or bytes content, "
+        f"not {type(document).__name__}"
     )
 
 

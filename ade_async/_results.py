@@ -55,12 +55,12 @@ class ExtractResult(Generic[T]):
 
     job_id: str
     extraction: Any
+    job: JobSnapshot = field(repr=False)
     extraction_metadata: Any = None
     metadata: Any = None
     warnings: tuple[ResultWarning, ...] = ()
     schema_violation_error: str | None = None
     raw: bytes = field(default=b"", repr=False)
-    job: JobSnapshot | None = field(default=None, repr=False)
     detail: Any = field(default=None, repr=False, compare=False)
     schema_type: type[T] | None = field(default=None, repr=False, compare=False)
 

@@ -56,9 +56,19 @@ def schema_to_dict(schema: SchemaInput) -> dict[str, Any]:
     """The schema as a JSON Schema dict.
 
     Raises:
-        SchemaError: a string that is not JSON or not an object, or a type no schema can be made of.
+        SchemaError: a string that is not JSON or not an object, a type no schema can be made of,
+            or a schema nested too deeply to be read.
         TypeError: an argument of another kind.
     """
+    try:
+        return _to_dict(schema)
+    except RecursionError:
+        raise SchemaError(
+            "The schema is nested too deeply to be checked or sent", problems=["nested too deeply"]
+        ) from None
+
+
+def _to_dict(schema: SchemaInput) -> dict[str, Any]:
     if isinstance(schema, str):
         try:
             decoded = msgspec.json.decode(schema)

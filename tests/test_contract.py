@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 import ade_async
+from ade_async.providers.landingai import LandingAIOptions
 from ade_async.testing import Exchange, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -65,10 +66,14 @@ async def exchanges() -> AsyncIterator[list[Exchange]]:
         Simulator(config) as sim,
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
-        ok = await client.create_job(DOC, schema=SCHEMA, model="extract-latest")
+        ok = await client.create_job(DOC, schema=SCHEMA, options=LandingAIOptions(model="extract-latest"))
         partial = await client.create_job(DOC.replace("12.50", "twelve"), schema=SCHEMA)
-        failed = await client.create_job(DOC + "<!-- ade-sim: fail too long -->", schema=SCHEMA, strict=True)
-        big = await client.create_job(DOC * 1, schema=SCHEMA, output_save_url="https://bucket.example/o.json")
+        failed = await client.create_job(
+            DOC + "<!-- ade-sim: fail too long -->", schema=SCHEMA, options=LandingAIOptions(strict=True)
+        )
+        big = await client.create_job(
+            DOC * 1, schema=SCHEMA, options=LandingAIOptions(output_save_url="https://bucket.example/o.json")
+        )
         pending = await client.create_job(DOC + "<!-- ade-sim: latency 60 -->", schema=SCHEMA)
         await client.get_job(pending)
         with anyio.fail_after(10):
@@ -77,7 +82,7 @@ async def exchanges() -> AsyncIterator[list[Exchange]]:
                     await anyio.sleep(0.02)
         [job async for job in client.list_jobs(page_size=2)]
         [job async for job in client.list_jobs(status="completed")]
-        for bad in ({"markdown": DOC, "schema": "[1]"}, {"schema": SCHEMA}, {"markdown": DOC, "schema": "{"}):
+        for bad in ({"document": DOC, "schema": "[1]"}, {"schema": SCHEMA}, {"document": DOC, "schema": "{"}):
             with pytest.raises(ade_async.APIStatusError):
                 await client.create_job(**bad)
         with pytest.raises(ade_async.NotFoundError):

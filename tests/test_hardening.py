@@ -63,8 +63,8 @@ async def until(condition: Any, *, ceiling: float = 30.0) -> None:
 @pytest.mark.parametrize(
     "arguments",
     [
-        {"deadline": 0},
-        {"deadline": -1.0},
+        {"timeout": 0},
+        {"timeout": -1.0},
         {"window": 0},
         {"window": -3},
     ],
@@ -73,9 +73,8 @@ async def test_bad_extract_many_arguments_raise_to_that_caller_only(
     sim: Simulator, arguments: dict[str, Any]
 ) -> None:
     async with client_for(sim) as client:
-        outcomes = client.extract_many([doc(1)], schema=SCHEMA, **arguments)
-        with pytest.raises(ValueError, match=r"deadline|window"):
-            await outcomes.__anext__()
+        with pytest.raises(ValueError, match=r"timeout|window"):
+            client.extract_many([doc(1)], schema=SCHEMA, **arguments)
         # The client and its other users carry on.
         result = await client.extract(doc(2), schema=SCHEMA)
         assert result.extraction["invoice_number"] == "INV-2"
@@ -134,22 +133,13 @@ async def test_a_bug_while_handling_one_poll_fails_that_job_not_the_client(
 
 async def test_a_failing_sending_hook_hands_its_admission_back(sim: Simulator) -> None:
     async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
-        request = await client._build_request(
-            doc(1),
-            schema=SCHEMA,
-            model=None,
-            strict=False,
-            markdown_url=None,
-            output_save_url=None,
-            filename=None,
-        )
 
         async def broken_hook(progress: Any) -> None:
             if progress.phase == "sending":
                 raise OSError("the journal's disk is full")
 
         with pytest.raises(OSError, match="disk is full"):
-            await client._submit_prepared(request, None, on_progress=broken_hook)
+            await client.submit(doc(1), schema=SCHEMA, timeout=None, on_progress=broken_hook)
         stats = client.stats().admission
         assert (stats.in_flight, stats.admitted) == (0, 0)
         with anyio.fail_after(30):  # the slot came back: the next create is admitted
@@ -216,7 +206,7 @@ async def _all_job_ids(client: ade_async.Client) -> list[str]:
 
 async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(sim: Simulator) -> None:
     async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
-        slow = await client.submit(doc(1, "<!-- ade-sim: latency 1.5 -->"), schema=SCHEMA, deadline=0.1)
+        slow = await client.submit(doc(1, "<!-- ade-sim: latency 1.5 -->"), schema=SCHEMA, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
             await slow
         assert client.stats().admission.in_flight == 1  # the job still runs server-side
@@ -229,7 +219,7 @@ async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(si
         assert time.monotonic() >= ended_at
         assert (await second).extraction["invoice_number"] == "INV-2"
         # And the timed-out job can still be collected.
-        collected = client.wait(slow.job_id)
+        collected = client.watch(slow.job_id)
         assert (await collected).extraction["invoice_number"] == "INV-1"
 
 
@@ -283,7 +273,7 @@ async def test_an_unreadable_job_list_during_a_search_is_a_warning_and_said_in_t
 
 async def test_submit_without_an_input_is_refused_locally(sim: Simulator) -> None:
     async with client_for(sim) as client:
-        with pytest.raises(TypeError, match="markdown"):
+        with pytest.raises(TypeError, match="nothing to extract"):
             await client.submit(schema=SCHEMA)
     assert sim.stats().jobs_total == 0
     assert sim.stats().count("create") == 0
@@ -291,8 +281,8 @@ async def test_submit_without_an_input_is_refused_locally(sim: Simulator) -> Non
 
 async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
     async with client_for(sim) as client:
-        handle = await client.submit(doc(1, "<!-- ade-sim: latency 5 -->"), schema=SCHEMA, deadline=None)
-        again = client.wait(handle.job_id, deadline=0.1)
+        handle = await client.submit(doc(1, "<!-- ade-sim: latency 5 -->"), schema=SCHEMA, timeout=None)
+        again = client.watch(handle.job_id, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
             await again
         assert not handle.done()  # the first waiter, with no deadline, still waits
@@ -304,18 +294,17 @@ async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ade_async import _inputs
-    from ade_async._engine import batch as _batch
+    from ade_async import _client, _inputs
 
     held: list[bytes] = []
-    original = _inputs.read_markdown
+    original = _inputs.read_document
 
     async def read(item: Any, **kwargs: Any) -> tuple[bytes, str]:
         content, name = await original(item, **kwargs)
         held.append(content)
         return content, name
 
-    monkeypatch.setattr(_batch, "read_markdown", read)
+    monkeypatch.setattr(_client, "read_document", read)
     path = tmp_path / "a.md"
     path.write_text(doc(1, "<!-- ade-sim: latency 2 -->"))
     async with client_for(sim) as client:
@@ -349,7 +338,7 @@ async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(sim: Simu
         (job_id,) = client.stats().abandoned_job_ids
         await until(lambda: client.stats().admission.in_flight == 0)
         assert client.stats().creates_reconciled == 1
-        assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
+        assert (await client.watch(job_id)).extraction["invoice_number"] == "INV-1"
     assert sim.stats().jobs_total == 1
 
 
@@ -361,7 +350,7 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim:
         sim.inject("create", "slow")
         timeouts: list[asyncio.Timeout] = []
 
-        async def caller() -> ade_async.JobHandle:
+        async def caller() -> ade_async.JobHandle[Any]:
             async with asyncio.timeout(None) as timeout:
                 timeouts.append(timeout)
                 return await client.submit(doc(1), schema=SCHEMA)
@@ -380,5 +369,5 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim:
         (job_id,) = client.stats().abandoned_job_ids
         assert client.stats().creates_accepted == 1
         await until(lambda: client.stats().admission.in_flight == 0)  # freed once it was seen to end
-        assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
+        assert (await client.watch(job_id)).extraction["invoice_number"] == "INV-1"
     assert sim.stats().jobs_total == 1

@@ -14,6 +14,7 @@ import pytest
 
 import ade_async
 from ade_async import PollPolicy, RateLimit
+from ade_async.providers.landingai import LandingAIOptions
 from ade_async.testing import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -100,7 +101,7 @@ async def test_many_jobs_share_one_poller(sim: Simulator, client: ade_async.Clie
         await client.submit(doc(i, f"<!-- ade-sim: latency {0.3 + i % 7 * 0.1} -->"), schema=SCHEMA)
         for i in range(jobs)
     ]
-    results: list[ade_async.ExtractResult] = []
+    results: list[ade_async.ExtractResult[Any]] = []
 
     async def collect() -> None:  # one task awaits every handle in turn
         for handle in handles:
@@ -162,7 +163,7 @@ async def test_transient_poll_failures_are_ridden_out(sim: Simulator, client: ad
 async def test_404_for_a_job_becomes_job_lost_after_confirmation(sim: Simulator) -> None:
     policy = PollPolicy(first_delay=0.02, max_delay=0.1, not_found_confirmations=3)
     async with client_for(sim, poll=policy) as client:
-        handle = client.wait("00000000-0000-0000-0000-00000000dead")
+        handle = client.watch("00000000-0000-0000-0000-00000000dead")
         with pytest.raises(ade_async.JobLostError) as info:
             await handle
     assert info.value.job_id.endswith("dead")
@@ -176,7 +177,7 @@ async def test_download_failure_is_refreshed(sim: Simulator) -> None:
         big.inject("download", "503")
         result = await handle
         assert result.extraction["invoice_number"] == "INV-9"
-        assert result.job.data is None  # it came through output_url
+        assert result.job.detail.data is None  # it came through output_url
         stats = big.stats()
         assert stats.count("download", 503) == 1
         assert stats.downloads == 1
@@ -200,13 +201,13 @@ async def test_cancelling_one_waiter_leaves_the_others(client: ade_async.Client)
 
 
 async def test_deadline_then_collect_later_with_wait(sim: Simulator, client: ade_async.Client) -> None:
-    handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, deadline=0.2)
+    handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, timeout=0.2)
     with pytest.raises(ade_async.JobTimeoutError) as info:
         await handle
     assert info.value.job_id == handle.job_id
     assert info.value.timeout == 0.2
     assert client.stats().jobs_timed_out == 1
-    result = await client.wait(handle.job_id)  # the job went on server-side: collect it
+    result = await client.watch(handle.job_id)  # the job went on server-side: collect it
     assert result.extraction["invoice_number"] == "INV-12"
     assert sim.stats().jobs_total == 1  # never resubmitted
 
@@ -215,7 +216,7 @@ async def test_close_with_jobs_pending_answers_every_waiter_and_leaves_nothing(s
     tasks_before = set(asyncio.all_tasks())
     outcomes: list[BaseException] = []
 
-    async def waiter(handle: ade_async.JobHandle) -> None:
+    async def waiter(handle: ade_async.JobHandle[Any]) -> None:
         try:
             await handle
         except ade_async.ClientClosedError as exc:
@@ -250,9 +251,14 @@ async def test_bad_schema_fails_before_anything_is_sent(sim: Simulator, client: 
         ),
     ]:
         with pytest.raises(ade_async.SchemaError):
-            await client.submit(doc(1), schema=bad, strict=strict)  # type: ignore[arg-type]
+            await client.submit(doc(1), schema=bad, options=LandingAIOptions(strict=strict))  # type: ignore[arg-type]
         with pytest.raises(ade_async.SchemaError):
-            [o async for o in client.extract_many([doc(1)], schema=bad, strict=strict)]  # type: ignore[arg-type]
+            [
+                o
+                async for o in client.extract_many(  # type: ignore[call-overload]
+                    [doc(1)], schema=bad, options=LandingAIOptions(strict=strict)
+                )
+            ]
     assert sim.stats().count("create") == 0
 
 
@@ -306,7 +312,7 @@ class TestExtractMany:
             12345,
             doc(24, "<!-- ade-sim: latency 5 -->"),
         ]
-        outcomes = [o async for o in client.extract_many(inputs, schema=SCHEMA, deadline=1.0)]
+        outcomes = [o async for o in client.extract_many(inputs, schema=SCHEMA, timeout=1.0)]
         assert sorted(o.index for o in outcomes) == list(range(len(inputs)))
         by_index = {o.index: o for o in outcomes}
         first, third = by_index[0], by_index[2]
@@ -419,12 +425,12 @@ async def test_a_job_whose_answers_stay_garbled_fails_instead_of_hanging(sim: Si
 
 async def test_results_keep_the_exact_json_the_api_sent(client: ade_async.Client) -> None:
     result = await client.extract(doc(31), schema=SCHEMA)
-    assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.response))
+    assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.detail))
 
 
 async def test_a_bad_deadline_is_refused_before_any_job_is_created(
     sim: Simulator, client: ade_async.Client
 ) -> None:
-    with pytest.raises(ValueError, match="deadline"):
-        await client.submit(doc(40), schema=SCHEMA, deadline=0)
+    with pytest.raises(ValueError, match="timeout"):
+        await client.submit(doc(40), schema=SCHEMA, timeout=0)
     assert sim.stats().count("create") == 0

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ade_async._schema import UNSUPPORTED_KEYWORDS as CLIENT_UNSUPPORTED_KEYWORDS
+from ade_async.providers.landingai import UNSUPPORTED_KEYWORDS as CLIENT_UNSUPPORTED_KEYWORDS
 from ade_async.testing import UNSUPPORTED_SCHEMA_KEYWORDS
 from ade_async.testing.landingai import _wire
 

@@ -30,7 +30,7 @@ def policy(**kwargs: Any) -> PollPolicy:
 
 async def run(
     sim: Simulator, poll: PollPolicy, docs: list[str]
-) -> tuple[list[ade_async.Outcome], ade_async.ClientStats]:
+) -> tuple[list[ade_async.Outcome[Any]], ade_async.ClientStats]:
     client = ade_async.Client(
         api_key=sim.api_key, base_url=sim.base_url, poll=poll, rate_limit=RateLimit(adaptive=False)
     )

@@ -51,12 +51,18 @@ class Input:
 
 
 def discover(
-    arguments: Sequence[str], out: Path, pattern: str = "*.md", *, kinds: Sequence[str] = (".md",)
+    arguments: Sequence[str],
+    out: Path,
+    pattern: str = "*.md",
+    *,
+    kinds: Sequence[str] = (".md",),
+    what: str = "Markdown",
 ) -> Iterator[Input]:
     """The inputs named by ``arguments`` (files and directories), lazily, in a stable order.
 
-    ``kinds`` are the suffixes the provider's vendor takes: a file named directly with another
-    fails alone, and the suffix is dropped from its outputs' names (``a.md`` -> ``a.json``).
+    ``kinds`` are the suffixes the provider's vendor takes (``what`` they are called): a file named
+    directly with another fails alone, and the suffix is dropped from its outputs' names
+    (``a.md`` -> ``a.json``).
 
     Raises:
         UsageError: an argument names nothing at all.
@@ -68,10 +74,10 @@ def discover(
         root = Path(argument)
         if root.is_dir() and not root.is_symlink():
             for path, relative, problem in _walk(root, pattern, out):
-                yield _make(path, relative, out, seen, kinds, problem=problem)
+                yield _make(path, relative, out, seen, kinds, what, problem=problem)
         else:
             # A file named directly (or a symlink, possibly broken or looping: reading it will say).
-            yield _make(root, PurePosixPath(root.name), out, seen, kinds, explicit=True)
+            yield _make(root, PurePosixPath(root.name), out, seen, kinds, what, explicit=True)
 
 
 def check_arguments(arguments: Sequence[str]) -> None:
@@ -114,6 +120,7 @@ def _make(
     out: Path,
     seen: set[str],
     kinds: Sequence[str],
+    what: str,
     *,
     explicit: bool = False,
     problem: str | None = None,
@@ -126,7 +133,7 @@ def _make(
     # A name too long for its error file is reported on stderr and in the journal only.
     error_output_fits = len(os.fsencode(error_output.name)) <= _NAME_MAX
     if explicit and kinds and kind is None:
-        problem = f"not a {'/'.join(kinds)} file: the provider's API accepts only {', '.join(kinds)} files"
+        problem = f"not a {what} file: the API accepts only {', '.join(kinds)} files"
     if len(os.fsencode(output.name)) > _NAME_MAX:
         # Refused before it is sent: its result could not be written, and the job would be paid.
         problem = f"the file name is too long: its result's name would be over {_NAME_MAX} bytes"

@@ -301,7 +301,10 @@ class _Run:
 
     def _discover(self) -> Iterator[Input]:
         pattern = self.options.pattern or self.provider.info.default_glob
-        yield from discover(self.options.inputs, self.out, pattern, kinds=self.provider.info.input_kinds)
+        info = self.provider.info
+        yield from discover(
+            self.options.inputs, self.out, pattern, kinds=info.input_kinds, what=info.input_name
+        )
 
     def _stopped(self) -> bool:
         return self.stopping

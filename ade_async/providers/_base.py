@@ -50,6 +50,7 @@ class ProviderInfo:
         environment_env: the environment variable that names the environment, if any.
         key_help: where to get a key (ends the "no API key" message).
         input_kinds: the file suffixes the vendor accepts (``(".md",)``, ``(".pdf",)``).
+        input_name: what those files are called, for messages (``Markdown``, ``PDF``).
         default_glob: which files of a folder the command takes by default.
         budgets: admission budgets -> what draws on them (``{"create": "job creates"}``). Every
             provider has ``create``; a vendor with uploads adds ``upload``.
@@ -66,6 +67,7 @@ class ProviderInfo:
     environment_env: str | None = None
     key_help: str = ""
     input_kinds: tuple[str, ...] = ()
+    input_name: str = "document"
     default_glob: str = "*"
     budgets: Mapping[str, str] = field(default_factory=lambda: {"create": "job creates"})
     can_cancel: bool = False
@@ -101,9 +103,10 @@ class Provider(abc.ABC):
     # --- local checks: nothing is sent ----------------------------------------------------------
 
     @abc.abstractmethod
-    def prepare_schema(self, schema: dict[str, Any], options: Any, *, check: bool = True) -> Any:
+    def prepare_schema(self, schema: dict[str, Any] | str, options: Any, *, check: bool = True) -> Any:
         """The schema as the create will send it, checked against the vendor's rules
-        (``check=False``: unchecked, for ``client.create_job``, which lets the vendor judge).
+        (``check=False``: unchecked, for ``client.create_job``, which lets the vendor judge; a
+        JSON string then goes as given).
 
         Raises:
             SchemaError: the vendor would refuse it.

@@ -22,7 +22,7 @@ from aiohttp import web
 
 import ade_async
 from ade_async.cli._extract import ExtractOptions, run_extract
-from ade_async.cli._jobs import wait_jobs
+from ade_async.cli._jobs import Connection, wait_jobs
 from ade_async.testing import Simulator
 
 from .harness import (
@@ -183,11 +183,14 @@ async def test_the_simulator_refuses_and_counts_a_key_sent_to_an_output_url() ->
     async with Simulator(scenario.simulator_config()) as sim:
         async with ade_async.Client(api_key=API_KEY, base_url=sim.base_url, **BASE_CLIENT) as client:
             job = await client.get_job(await client.create_job("Invoice Number: INV-1\n", schema=SCHEMA))
-            assert job.output_url is not None
+            assert job.detail.output_url is not None
             assert (await client.fetch_result(job)).extraction["invoice_number"] == "INV-1"
         assert sim.stats().output_url_auth_headers == 0
         careless = {"Authorization": f"Bearer {API_KEY}"}  # a client sending its key to the download
-        async with aiohttp.ClientSession() as http, http.get(job.output_url, headers=careless) as answer:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(job.detail.output_url, headers=careless) as answer,
+        ):
             assert answer.status == 400
         assert sim.stats().output_url_auth_headers == 1
 
@@ -285,9 +288,8 @@ async def test_job_ids_cannot_steer_outputs_out_of_the_folder(tmp_path: Path) ->
         hostile_ids = ["../../escape", "/etc/passwd", "..", "a/../../b", "sub/dir", ""]
         out = tmp_path / "nested" / "out"
         out.mkdir(parents=True)
-        code = await wait_jobs(
-            hostile_ids, out=out, deadline=5.0, api_key=API_KEY, base_url=sim.base_url, environment=None
-        )
+        connection = Connection(provider="landingai", api_key=API_KEY, base_url=sim.base_url)
+        code = await wait_jobs(connection, hostile_ids, out=out, timeout=5.0)
     assert code == 1  # unknown jobs: each fails alone
     written = [
         path for path in await anyio.to_thread.run_sync(lambda: list(tmp_path.rglob("*"))) if path.is_file()

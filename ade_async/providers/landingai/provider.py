@@ -91,6 +91,7 @@ INFO: Final = ProviderInfo(
     environment_env="LANDINGAI_ADE_ENVIRONMENT",
     key_help="get a key at https://va.landing.ai/settings/api-key",
     input_kinds=(".md",),
+    input_name="Markdown",
     default_glob="*.md",
     budgets={"create": "job creates (per organisation, per hour, distributed per minute)"},
     can_cancel=False,
@@ -137,10 +138,12 @@ class LandingAI(Provider):
 
     # --- local checks ---------------------------------------------------------------------------------
 
-    def prepare_schema(self, schema: dict[str, Any], options: LandingAIOptions, *, check: bool = True) -> str:
+    def prepare_schema(
+        self, schema: dict[str, Any] | str, options: LandingAIOptions, *, check: bool = True
+    ) -> str:
         """The ``schema`` form field: a JSON string, after the checks the API makes (seed 002)."""
         if not check:
-            return encode_schema(schema)
+            return schema if isinstance(schema, str) else encode_schema(schema)
         forbidden = UNSUPPORTED_KEYWORDS if options.strict else frozenset()
         return encode_schema(check_schema(schema, forbidden=forbidden))
 
