@@ -4,7 +4,7 @@ Start here::
 
     import ade_async
 
-    async with ade_async.Client() as client:  # LandingAI ADE; key from VISION_AGENT_API_KEY
+    async with ade_async.Client() as client:  # LandingAI ADE; the key from its variable
         result = await client.extract(pathlib.Path("invoice.md"), schema=Invoice)
         invoice = result.value
 

@@ -18,19 +18,20 @@ import anyio
 from ._config import Timeouts, resolve_api_key, resolve_base_url
 from ._engine.batch import stream
 from ._engine.clock import Clock, LoopClock
-from ._engine.engine import Engine
+from ._engine.engine import Engine, EngineConfig, run_engine
 from ._engine.events import EventBus, Listener, ProgressHook
-from ._engine.http import Api, Transport
+from ._engine.http import Transport
 from ._engine.ratelimit import RateLimit
 from ._engine.reconcile import ReconcilePolicy
 from ._engine.retry import RetryPolicy
 from ._engine.schedule import PollPolicy
+from ._engine.stage import stage
 from ._engine.stats import ClientStats, Counters
-from ._engine.submit import PriorCreate, create_once, submit
+from ._engine.submit import PriorCreate, submit
 from ._engine.transport import DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport
-from ._engine.types import JobSnapshot, Staged
-from ._errors import ClientClosedError, InputError
-from ._inputs import DocumentInput, read_document
+from ._errors import ClientClosedError
+from ._inputs import DocumentInput
+from ._lowlevel import LowLevelCalls
 from ._options import DEFAULT, Default, check_count, check_timeout
 from ._results import ExtractResult, JobHandle, Outcome
 from ._schema import SchemaInput, schema_to_dict
@@ -40,18 +41,17 @@ __all__ = ["DEFAULT", "Client"]
 
 T = TypeVar("T")
 _DictResult = ExtractResult[dict[str, Any]]
+_Inputs = Iterable[DocumentInput] | AsyncIterable[DocumentInput]
 #: ``extract_many``'s window when the rate limit sets no in-flight cap.
 _DEFAULT_WINDOW: Final = 1000
-#: How long closing may take to tidy up (the transport), even when the closing task is cancelled.
-_CLOSE_TIMEOUT: Final = 5.0
 
 
-class Client(anyio.AsyncContextManagerMixin):
+class Client(anyio.AsyncContextManagerMixin, LowLevelCalls):
     """An asynchronous client for document extract jobs (LandingAI ADE unless told otherwise).
 
     Example::
 
-        async with ade_async.Client() as client:           # key from VISION_AGENT_API_KEY
+        async with ade_async.Client() as client:   # LandingAI ADE, key from its variable
             result = await client.extract(Path("invoice.md"), schema=Invoice)
             invoice: Invoice = result.value
             async for outcome in client.extract_many(Path("docs").glob("*.md"), schema=Invoice):
@@ -60,7 +60,7 @@ class Client(anyio.AsyncContextManagerMixin):
     Args:
         provider: the vendor: a name (``"landingai"``, the default) or a configured
             :class:`~ade_async.providers.Provider`.
-        api_key: the key; by default from the provider's variables (``VISION_AGENT_API_KEY``).
+        api_key: the key; by default from the provider's variables (``ade-async providers``).
         base_url: the API root (a proxy, the simulator); by default from the provider's variable,
             else the host of ``environment``. Plain ``http://`` only to a loopback host.
         environment: a region the provider names (ADE: ``"production"``, ``"eu"``).
@@ -110,7 +110,6 @@ class Client(anyio.AsyncContextManagerMixin):
         check_count("max_connections", max_connections)
         check_count("max_response_bytes", max_response_bytes)
         check_count("max_download_bytes", max_download_bytes)
-        self._key_fingerprint = key.fingerprint()  # names a shared quota; the key stays below
         self._transport: Transport = transport or AiohttpTransport(
             base_url=resolve_base_url(base_url, environment, self._provider.info),
             api_key=key,
@@ -119,14 +118,18 @@ class Client(anyio.AsyncContextManagerMixin):
             max_response_bytes=max_response_bytes,
             max_download_bytes=max_download_bytes,
         )
-        self._rate_limit = rate_limit if rate_limit is not None else RateLimit()
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._poll = poll if poll is not None else PollPolicy()
-        self._reconcile = reconcile if reconcile is not None else ReconcilePolicy()
-        self._clock: Clock = clock if clock is not None else LoopClock()
-        self._rng = random.Random(seed)
-        self._counters = Counters()
-        self._events = EventBus()
+        self._config = EngineConfig(
+            provider=self._provider,
+            rate_limit=rate_limit if rate_limit is not None else RateLimit(),
+            retry=retry if retry is not None else RetryPolicy(),
+            poll=poll if poll is not None else PollPolicy(),
+            reconcile=reconcile if reconcile is not None else ReconcilePolicy(),
+            clock=clock if clock is not None else LoopClock(),
+            rng=random.Random(seed),
+            key_fingerprint=key.fingerprint(),  # names a shared quota; the key stays below
+            counters=Counters(),
+            events=EventBus(),
+        )
         self._engine: Engine | None = None
         self._entered = False
 
@@ -140,14 +143,6 @@ class Client(anyio.AsyncContextManagerMixin):
         """The API root this client talks to."""
         return self._transport.base_url
 
-    @property
-    def rate_limit(self) -> RateLimit:
-        return self._rate_limit
-
-    @property
-    def poll_policy(self) -> PollPolicy:
-        return self._poll
-
     def stats(self) -> ClientStats:
         """A frozen snapshot of what this client has done, its poller and its admission gate."""
         return self._running().stats()
@@ -155,57 +150,23 @@ class Client(anyio.AsyncContextManagerMixin):
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` for every :class:`JobEvent`; returns a function that
         unsubscribes. Listeners must be quick and not block."""
-        return self._events.subscribe(listener)
+        return self._config.events.subscribe(listener)
 
     def __repr__(self) -> str:
-        name = self._provider.info.name
-        if self._engine is None:
-            return f"<ade_async.Client {name} base_url={self.base_url!r} closed>"
-        s = self._engine.gate.stats()
-        return (
-            f"<ade_async.Client {name} base_url={self.base_url!r} open admitted={s.admitted} "
-            f"in_flight={s.in_flight} waiting={s.waiting} watched={self._engine.scheduler.watching} "
-            f"429s={s.rate_limited}>"
-        )
+        state = "closed" if self._engine is None else f"open {self._engine.describe()}"
+        return f"<ade_async.Client {self._provider.info.name} base_url={self.base_url!r} {state}>"
 
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         if self._entered:
             raise RuntimeError("a Client can be entered only once; create a new one")
         self._entered = True
-        await self._transport.open()
-        error: BaseException | None = None
-        try:
-            async with anyio.create_task_group() as task_group:
-                self._engine = Engine(
-                    provider=self._provider,
-                    api=Api(self._transport),
-                    task_group=task_group,
-                    rate_limit=self._rate_limit,
-                    retry=self._retry,
-                    poll=self._poll,
-                    reconcile=self._reconcile,
-                    clock=self._clock,
-                    rng=self._rng,
-                    key_fingerprint=self._key_fingerprint,
-                    counters=self._counters,
-                    events=self._events,
-                )
-                try:
-                    yield self
-                except GeneratorExit:
-                    raise
-                except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
-                    error = exc
-                finally:
-                    engine, self._engine = self._engine, None
-                    engine.close()
-                    task_group.cancel_scope.cancel()
-        finally:
-            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
-                await self._transport.close()
-        if error is not None:
-            raise error
+        async with run_engine(self._config, self._transport) as engine:
+            self._engine = engine
+            try:
+                yield self
+            finally:
+                self._engine = None
 
     # --- the everyday calls -------------------------------------------------------------------------
 
@@ -260,9 +221,11 @@ class Client(anyio.AsyncContextManagerMixin):
                 (:class:`PriorCreate`): their job is looked for before anything is sent.
         """
         engine = self._running()
-        timeout_s = check_timeout(timeout, self._poll.job_timeout)  # before anything is sent
-        staged, schema_type = await self._stage(document, schema, options, filename, check=True)
-        allow = self._reconcile.resubmit_unknown if resubmit_unknown is None else resubmit_unknown
+        timeout_s = check_timeout(timeout, self._config.poll.job_timeout)  # before anything is sent
+        staged, schema_type = await stage(
+            self._provider, engine.api, document, schema, options, filename, check=True
+        )
+        allow = self._config.reconcile.resubmit_unknown if resubmit_unknown is None else resubmit_unknown
         return await submit(
             engine,
             staged,
@@ -278,46 +241,30 @@ class Client(anyio.AsyncContextManagerMixin):
         """Start watching any existing job and return a handle on it (one submitted elsewhere, or
         one whose handle timed out); ``timeout`` is this handle's own."""
         engine = self._running()
-        timeout_s = check_timeout(timeout, self._poll.job_timeout)
+        timeout_s = check_timeout(timeout, self._config.poll.job_timeout)
         watch = engine.watch(job_id, timeout=timeout_s, first_delay=0.0)
-        return JobHandle(watch, clock=self._clock, cancel=engine.cancel, timeout=timeout_s)
+        return JobHandle(watch, clock=self._config.clock, cancel=engine.cancel, timeout=timeout_s)
 
     def note_known_jobs(self, job_ids: Iterable[str]) -> None:
         """Jobs accounted for elsewhere (a journal's): never taken for the job of a lost create."""
         self._running().reconciler.note_known(job_ids)
 
     @overload
-    def extract_many(
-        self,
-        inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
-        *,
-        schema: type[T],
-        options: Any = ...,
-        timeout: float | Default | None = ...,
-        window: int | None = ...,
-        resubmit_unknown: bool | None = ...,
-    ) -> AsyncGenerator[Outcome[T], None]: ...
+    def extract_many(self, inputs: _Inputs, *, schema: type[T], **kw: Any) -> AsyncGenerator[Outcome[T]]: ...
     @overload
     def extract_many(
+        self, inputs: _Inputs, *, schema: Mapping[str, Any] | str, **kw: Any
+    ) -> AsyncGenerator[Outcome[dict[str, Any]]]: ...
+    def extract_many(  # type: ignore[misc]  # the overloads name schema; the rest is below
         self,
-        inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
-        *,
-        schema: Mapping[str, Any] | str,
-        options: Any = ...,
-        timeout: float | Default | None = ...,
-        window: int | None = ...,
-        resubmit_unknown: bool | None = ...,
-    ) -> AsyncGenerator[Outcome[dict[str, Any]], None]: ...
-    def extract_many(
-        self,
-        inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
+        inputs: _Inputs,
         *,
         schema: Any,
         options: Any = None,
         timeout: float | Default | None = DEFAULT,
         window: int | None = None,
         resubmit_unknown: bool | None = None,
-    ) -> AsyncGenerator[Outcome[Any], None]:
+    ) -> AsyncGenerator[Outcome[Any]]:
         """Extract many documents: one :class:`Succeeded` or :class:`Failed` per input, as jobs
         end (``outcome.index`` gives the input order), at most ``window`` in progress (default:
         ``max_in_flight``, else 1000); inputs are read lazily. Leave early with ``aclosing``:
@@ -328,119 +275,20 @@ class Client(anyio.AsyncContextManagerMixin):
             SchemaError: the vendor would refuse the schema.
             ClientClosedError: the client closed before every input had its outcome.
         """
-        if isinstance(inputs, str | bytes) or not isinstance(inputs, Iterable | AsyncIterable):
-            raise TypeError("inputs must be an iterable of inputs; wrap a single input in a list")
-        check_count("window", window, allow_none=True)
-        check_timeout(timeout, self._poll.job_timeout)
+        check_timeout(timeout, self._config.poll.job_timeout)
         engine = self._running()
         checked = self._provider.check_options(options)
-        schema_dict = schema_to_dict(schema)
-        self._provider.prepare_schema(schema_dict, checked)  # SchemaError now, not per input
+        self._provider.prepare_schema(schema_to_dict(schema), checked)  # SchemaError now, not per input
 
         async def one(document: DocumentInput) -> JobHandle[Any]:
             return await self.submit(
                 document, schema=schema, options=checked, timeout=timeout, resubmit_unknown=resubmit_unknown
             )
 
-        size = window or self._rate_limit.max_in_flight or _DEFAULT_WINDOW
-        return stream(inputs, submit=one, window=size, task_group=engine.task_group)
-
-    # --- low-level calls ---------------------------------------------------------------------------
-
-    async def create_job(
-        self,
-        document: DocumentInput | None = None,
-        *,
-        schema: SchemaInput,
-        options: Any = None,
-        filename: str | None = None,
-    ) -> str:
-        """Create one job and return its id: admission and retries, no local checks, no watching,
-        no search (a lost answer raises :class:`CreateOutcomeUnknownError` at once)."""
-        engine = self._running()
-        staged, _ = await self._stage(document, schema, options, filename, check=False)
-        return await create_once(engine, staged)
-
-    async def get_job(self, job_id: str) -> JobSnapshot:
-        """The job as it is now (reads are retried under the retry policy).
-
-        Raises:
-            NotFoundError: no such job for this key.
-        """
-        return await self._running().get(job_id)
-
-    async def list_jobs(
-        self, *, status: str | None = None, page_size: int = 100
-    ) -> AsyncGenerator[JobSnapshot]:
-        """Every job of this key, page by page, optionally with one status (the vendor's spelling)."""
-        check_count("page_size", page_size, maximum=100)
-        engine = self._running()
-        cursor: str | None = None
-        while True:
-            page = await engine.list_page(status=status, page_size=page_size, cursor=cursor)
-            for job in page.jobs:
-                yield job
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
-
-    async def fetch_result(self, job: JobSnapshot | str) -> ExtractResult[Any]:
-        """A finished job's result, wherever the vendor keeps it (got first, given an id).
-
-        Raises:
-            JobFailedError, JobCancelledError, JobNotFinishedError: the job has no result.
-            ResultDownloadError: it could not be fetched.
-        """
-        engine = self._running()
-        return await engine.result(await engine.get(job) if isinstance(job, str) else job)
-
-    async def cancel(self, job_id: str) -> JobSnapshot:
-        """Ask the vendor to cancel a job (``client.provider.info.can_cancel`` says if it can).
-
-        Raises:
-            UnsupportedOperationError: it cannot (LandingAI ADE has no cancel endpoint).
-        """
-        return await self._running().cancel(job_id)
+        default = self._config.rate_limit.max_in_flight or _DEFAULT_WINDOW
+        return stream(inputs, submit=one, window=window, default_window=default, task_group=engine.task_group)
 
     # --- internals ------------------------------------------------------------------------------------
-
-    async def _stage(
-        self,
-        document: DocumentInput | None,
-        schema: SchemaInput,
-        options: Any,
-        filename: str | None,
-        *,
-        check: bool,
-    ) -> tuple[Staged, type[Any] | None]:
-        """The document read and checked, the schema prepared, and what the vendor stages first."""
-        provider = self._provider
-        options = provider.check_options(options)
-        schema_type = schema if isinstance(schema, type) else None
-        # Unchecked (create_job), a JSON string goes as given: the vendor judges it.
-        raw = schema if not check and isinstance(schema, str) else schema_to_dict(schema)
-        prepared = provider.prepare_schema(raw, options, check=check)
-        content: bytes | None = None
-        name = filename or provider.default_filename
-        if document is None:
-            if check and provider.needs_document(options):
-                raise TypeError("nothing to extract: pass a document (a path, str or bytes)")
-        else:
-            if check and not provider.needs_document(options):
-                raise ValueError("pass either a document or the options' URL to read it from, not both")
-            try:
-                content, name = await read_document(document, filename=filename, default_name=name)
-            except (InputError, TypeError):
-                raise
-            except Exception as exc:  # an input object that misbehaves: this input's problem alone
-                raise InputError(f"cannot read the document: {type(exc).__name__}: {exc}") from exc
-            problem = provider.check_document(content, name) if check else None
-            if problem is not None:
-                raise InputError(f"{name}: {problem}", path=name)
-        staged = await provider.stage(
-            self._running().api, content=content, filename=name, schema=prepared, options=options
-        )
-        return staged, schema_type
 
     def _running(self) -> Engine:
         if self._engine is None or not self._transport.is_open:

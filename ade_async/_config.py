@@ -2,8 +2,7 @@
 
 Environment variables are read here and nowhere else: the ones each provider declares
 (:class:`~ade_async.providers.ProviderInfo`), which are its vendor's official SDK's own, so a
-machine set up for that SDK works unchanged. For LandingAI ADE: the key from
-``VISION_AGENT_API_KEY``, the host from ``LANDINGAI_ADE_BASE_URL`` or ``LANDINGAI_ADE_ENVIRONMENT``.
+machine set up for that SDK works unchanged (``ade-async providers`` lists them).
 
 Explicit arguments win over the environment. Giving both ``base_url`` and ``environment`` as
 arguments is ambiguous and refused, as the SDKs do. Plain ``http://`` is accepted only to a

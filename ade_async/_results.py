@@ -24,7 +24,7 @@ from ._inputs import DocumentInput
 
 if TYPE_CHECKING:
     from ._engine.clock import Clock
-    from ._engine.scheduler import JobWatch
+    from ._engine.watch import JobWatch
 
 __all__ = ["ExtractResult", "Failed", "JobHandle", "Outcome", "Stage", "Succeeded"]
 

@@ -344,7 +344,7 @@ def test_quota_name_without_redis_is_a_usage_error(tmp_path: Path) -> None:
 
 
 async def test_reports_wait_bounded_while_redis_is_unreachable(tmp_path: Path) -> None:
-    from ade_async._engine import shared_admission as _shared_admission
+    from ade_async._engine import shared_redis as _shared_admission
 
     server = RedisServer(tmp_path)  # never started: every call fails
     shared = gate(server.url, windows=((5, 1.0),))

@@ -31,6 +31,7 @@ from .._errors import (
     unexpected,
 )
 from .._inputs import DocumentInput
+from .._options import check_count
 from .._results import ExtractResult, Failed, JobHandle, Outcome, Succeeded
 
 __all__ = ["BatchEnd", "BatchItem", "run_batch", "stream"]
@@ -52,20 +53,36 @@ BatchItem: TypeAlias = Outcome[Any] | BatchEnd
 Submit: TypeAlias = Callable[[DocumentInput], Awaitable[JobHandle[Any]]]
 
 
-async def stream(
+def stream(
     inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
     *,
     submit: Submit,
-    window: int,
+    window: int | None,
+    default_window: int,
     task_group: TaskGroup,
 ) -> AsyncGenerator[Outcome[Any], None]:
     """``client.extract_many``: run the batch in ``task_group`` (the client's) and yield its
-    outcomes to this caller as jobs end.
+    outcomes to this caller as jobs end, ``window`` (or ``default_window``) at most in progress.
+
+    The arguments are checked here, at the call, before anything starts (this is not itself a
+    generator function): a mistake is this caller's alone.
 
     Nothing of the batch may escape into the task group: a failure of the batch machinery is
     this caller's alone, raised after the outcomes before it. Leaving early abandons work in
     progress; creates already on the wire still land (the engine finishes them).
     """
+    if isinstance(inputs, str | bytes) or not isinstance(inputs, Iterable | AsyncIterable):
+        raise TypeError("inputs must be an iterable of inputs; wrap a single input in a list")
+    check_count("window", window, allow_none=True)
+    return _stream(inputs, submit, window or default_window, task_group)
+
+
+async def _stream(
+    inputs: Iterable[DocumentInput] | AsyncIterable[DocumentInput],
+    submit: Submit,
+    window: int,
+    task_group: TaskGroup,
+) -> AsyncGenerator[Outcome[Any], None]:
     send, receive = anyio.create_memory_object_stream[BatchItem](0)
     scope = anyio.CancelScope()
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+import anyio
 from anyio.abc import TaskGroup
 
 from .._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError
@@ -27,58 +30,99 @@ from .admission import Admission, AdmissionGate
 from .clock import Clock
 from .create import CreateSender
 from .events import EventBus
-from .http import Api, HttpRequest, Response
+from .http import Api, HttpRequest, Response, Transport
 from .ratelimit import RateLimit
 from .reconcile import Found, NotFound, ReconcilePolicy
 from .reconciler import Reconciler
 from .retry import RetryPolicy, read_retry_delay
 from .schedule import PollPolicy
-from .scheduler import JobWatch, PollScheduler
+from .scheduler import PollScheduler
 from .shared_admission import SharedAdmissionGate
 from .stats import ClientStats, Counters
 from .types import JobPage, JobSnapshot
+from .watch import JobWatch
 
 if TYPE_CHECKING:
     from .._results import ExtractResult
     from ..providers import Provider
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "EngineConfig", "run_engine"]
 
 logger = logging.getLogger("ade_async")
 
 _T = TypeVar("_T")
+
+#: How long closing may take to tidy up (the transport), even when the closing task is cancelled.
+_CLOSE_TIMEOUT: Final = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """What a client configures its engine with (``Client.__init__`` resolves it).
+
+    Attributes:
+        provider: the vendor's translator.
+        rate_limit, retry, poll, reconcile: the client's policies.
+        clock: the time source.
+        rng: the jitter source.
+        key_fingerprint: names a shared quota after the key without showing it.
+        counters: the client's running totals (they outlive each engine).
+        events: where job events are published.
+    """
+
+    provider: Provider
+    rate_limit: RateLimit
+    retry: RetryPolicy
+    poll: PollPolicy
+    reconcile: ReconcilePolicy
+    clock: Clock
+    rng: random.Random
+    key_fingerprint: str
+    counters: Counters
+    events: EventBus
+
+
+@asynccontextmanager
+async def run_engine(config: EngineConfig, transport: Transport) -> AsyncIterator[Engine]:
+    """Open ``transport``, run an engine in a task group of its own, and, on leaving, fail every
+    waiter with :class:`ClientClosedError`, stop every task and close the transport (within
+    ``_CLOSE_TIMEOUT`` even if the closing task is cancelled). An error from the body comes out
+    as itself, not wrapped in an ``ExceptionGroup``."""
+    await transport.open()
+    error: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as task_group:
+            engine = Engine(config, api=Api(transport), task_group=task_group)
+            try:
+                yield engine
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+                error = exc
+            finally:
+                engine.close()
+                task_group.cancel_scope.cancel()
+    finally:
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            await transport.close()
+    if error is not None:
+        raise error
 
 
 class Engine:
     """Everything that exists while a client is open (see the module docstring).
 
     Args:
-        provider: the vendor's translator.
+        config: the client's configuration.
         api: HTTP through the client's transport.
-        task_group: the client's task group: the engine's tasks (poller, search, the shared
-            gate's driver, creates on the wire) run there.
-        rate_limit, retry, poll, reconcile: the client's policies.
-        clock: the time source.
-        rng: the jitter source.
-        key_fingerprint: names a shared quota after the key without showing it.
+        task_group: the task group the engine's tasks (poller, search, the shared gate's driver,
+            creates on the wire) run in.
     """
 
-    def __init__(
-        self,
-        *,
-        provider: Provider,
-        api: Api,
-        task_group: TaskGroup,
-        rate_limit: RateLimit,
-        retry: RetryPolicy,
-        poll: PollPolicy,
-        reconcile: ReconcilePolicy,
-        clock: Clock,
-        rng: random.Random,
-        key_fingerprint: str,
-        counters: Counters,
-        events: EventBus,
-    ) -> None:
+    def __init__(self, config: EngineConfig, *, api: Api, task_group: TaskGroup) -> None:
+        provider, rate_limit, retry, poll = config.provider, config.rate_limit, config.retry, config.poll
+        reconcile, clock, rng, counters = config.reconcile, config.clock, config.rng, config.counters
+        events, key_fingerprint = config.events, config.key_fingerprint
         self.provider = provider
         self.api = api
         self.task_group = task_group
@@ -136,6 +180,14 @@ class Engine:
         self.scheduler.close(ClientClosedError("The client was closed before this job ended."))
         self.reconciler.close(
             ClientClosedError("The client was closed while it looked for the job of a lost create.")
+        )
+
+    def describe(self) -> str:
+        """What a client's repr shows of its engine."""
+        s = self.gate.stats()
+        return (
+            f"admitted={s.admitted} in_flight={s.in_flight} waiting={s.waiting} "
+            f"watched={self.scheduler.watching} 429s={s.rate_limited}"
         )
 
     def stats(self) -> ClientStats:

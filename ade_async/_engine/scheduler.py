@@ -4,7 +4,7 @@ The decisions (who is due, backoff, deadlines, 404 confirmation) are :class:`Pol
 is the thin async shell around it. It sleeps on one timer until the next job falls due, takes every
 job due together, and sends their GETs concurrently, at most ``max_concurrent`` at a time (and,
 optionally, at most ``max_per_second``). Each answer is reported back to the schedule; a job that
-ended has its result fetched (downloading ``output_url`` when needed) and its future resolved.
+ended has its result fetched (from wherever the vendor keeps it) and its future resolved.
 There is never one loop per job.
 """
 
@@ -42,6 +42,7 @@ from .ratelimit import RateLimit
 from .schedule import PollPolicy, PollSchedule
 from .stats import Counters
 from .types import JobSnapshot
+from .watch import JobWatch, consume
 
 if TYPE_CHECKING:
     from .._results import ExtractResult
@@ -53,58 +54,6 @@ logger = logging.getLogger("ade_async")
 
 #: Garbled answers in a row after which a job's watch gives up with the decoding error.
 _GARBLED_LIMIT = 3
-
-
-def _consume(future: asyncio.Future[ExtractResult[Any]]) -> None:
-    """Mark an outcome as seen: a job nobody awaits must not log "exception never retrieved"."""
-    if not future.cancelled():
-        future.exception()
-
-
-class JobWatch:
-    """One watched job: its shared future and what was last seen of it.
-
-    ``deadline`` is the latest deadline of the job's handles (``None`` while one has none): past
-    it nobody waits. A job that still holds an in-flight slot is then watched on as an
-    **orphan**, slowly and without events, until it is seen to end and its slot is freed (or until
-    ``client.wait`` takes it up again).
-    """
-
-    __slots__ = (
-        "deadline",
-        "future",
-        "garbled",
-        "job_id",
-        "last",
-        "orphan",
-        "since",
-        "status",
-        "sweep_misses",
-        "timeout",
-    )
-
-    def __init__(
-        self,
-        job_id: str,
-        future: asyncio.Future[ExtractResult[Any]],
-        timeout: float | None,
-        since: float = 0.0,
-        *,
-        orphan: bool = False,
-    ) -> None:
-        self.job_id = job_id
-        self.future = future
-        self.timeout = timeout
-        self.deadline = None if timeout is None or orphan else since + timeout
-        self.orphan = orphan
-        self.since = since  # when watching began (the clock's time)
-        self.status = "pending"  # a 202 means queued
-        self.last: JobSnapshot | None = None
-        # Times in a row a sweep missed the job while it was in fact running (an unknown status,
-        # list lag): from two on, sweeps stop judging it and its own polls carry on, until a
-        # sweep lists it again.
-        self.sweep_misses = 0
-        self.garbled = 0  # answers in a row whose body did not match the API
 
 
 class PollScheduler:
@@ -192,8 +141,10 @@ class PollScheduler:
                 self._extend(existing, timeout, now)
             return existing
         future: asyncio.Future[ExtractResult[Any]] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_consume)
-        watch = JobWatch(job_id, future, timeout, now, orphan=orphan)
+        future.add_done_callback(consume)
+        watch = JobWatch(
+            job_id, future, timeout, now, orphan=orphan, status=self._provider.info.created_status
+        )
         self._watches[job_id] = watch
         if orphan:
             first_delay = self._policy.max_delay

@@ -9,7 +9,7 @@ in its place (``ade_async.testing.MockTransport``).
 Security rules enforced here:
 
 * the ``Authorization`` header is attached per request, to API requests only. The download of an
-  ``output_url`` (a presigned storage URL on another host) is sent without it, and the session
+  result URL (a presigned storage URL on another host) is sent without it, and the session
   has no default headers that could carry it;
 * API requests do not follow redirects, so the header cannot be replayed to another host;
 * no cookies are kept (the API needs none; a cookie jar could carry state between hosts);
@@ -302,7 +302,7 @@ def _transport_error(exc: Exception, method: str, shown: str) -> TransportError:
     """The project's error for an aiohttp or OS failure; it keeps only strings from ``exc``.
 
     The description names the exception type and its reason, never ``str(exc)`` wholesale:
-    aiohttp's messages may carry the full URL, and a presigned ``output_url`` carries credentials
+    aiohttp's messages may carry the full URL, and a presigned result URL carries credentials
     in its query string.
     """
     what = type(exc).__name__

@@ -56,6 +56,8 @@ class ProviderInfo:
             provider has ``create``; a vendor with uploads adds ``upload``.
         can_cancel: whether the vendor can cancel a job (:meth:`Provider.cancel`).
         schema_rules: one line on which JSON Schemas the vendor takes, for help texts.
+        created_status: the status a job has when its create was just accepted (shown until
+            the first poll), in the vendor's spelling.
     """
 
     name: str
@@ -72,6 +74,7 @@ class ProviderInfo:
     budgets: Mapping[str, str] = field(default_factory=lambda: {"create": "job creates"})
     can_cancel: bool = False
     schema_rules: str = ""
+    created_status: str = "queued"
 
 
 class Provider(abc.ABC):

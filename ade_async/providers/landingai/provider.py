@@ -95,6 +95,7 @@ INFO: Final = ProviderInfo(
     default_glob="*.md",
     budgets={"create": "job creates (per organisation, per hour, distributed per minute)"},
     can_cancel=False,
+    created_status=JobStatus.PENDING,  # a 202 means queued
     schema_rules=(
         "an object schema; with strict=True, no allOf, oneOf, const, min/max lengths, items or "
         "values, pattern, propertyOrdering, uniqueItems"
