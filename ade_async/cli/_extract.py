@@ -57,6 +57,7 @@ from .._schema import prepare_schema
 from .._wire import AsyncExtractRequest
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover
 from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
+from ._looplag import probe_from_environment
 from ._outputs import error_document, remove_quietly, write_atomic
 from ._progress import ProgressReporter, Tally, choose_mode
 
@@ -172,6 +173,7 @@ class _Run:
         self.stopping = False
         self.fatal: ADEError | None = None
         self.interrupted = False
+        self.probe = probe_from_environment()  # benchmarks only: how long the loop stalls
 
     async def main(self) -> int:
         try:
@@ -245,8 +247,6 @@ class _Run:
         def waiting() -> int:
             return client.stats().admission.waiting
 
-        # Jobs of earlier runs are never mistaken for the job of a create whose answer was lost.
-        client._note_known_jobs(self.journal.job_ids())
         reporter = ProgressReporter(
             self.tally,
             mode=mode,
@@ -255,6 +255,10 @@ class _Run:
             stream=self.stderr,
         )
         async with anyio.create_task_group() as watchers:
+            if self.probe is not None:
+                watchers.start_soon(self.probe.run)
+            # Jobs of earlier runs are never mistaken for the job of a create whose answer was lost.
+            client._note_known_jobs(self.journal.job_ids())
             watchers.start_soon(self._watch_signals)
             watchers.start_soon(reporter.run)
             try:
@@ -596,6 +600,8 @@ class _Run:
                 },
                 "fatal_error": None if self.fatal is None else str(self.fatal),
             }
+            if self.probe is not None:
+                summary["loop_lag"] = self.probe.summary()
             print(msgspec.json.encode(summary).decode(), file=self.stdout, flush=True)
 
 
