@@ -100,6 +100,16 @@ def journal_rows(out: Path) -> dict[str, dict[str, Any]]:
         return {row["key"]: dict(row) for row in db.execute("SELECT * FROM inputs")}
 
 
+def journal_states_so_far(out: Path) -> set[str]:
+    """The states in a running command's journal; none while it is still being created."""
+    if not (out / ".ade-async" / "journal.sqlite").exists():
+        return set()  # (connecting would create it)
+    try:
+        return {row["state"] for row in journal_rows(out).values()}
+    except sqlite3.OperationalError:  # no file yet, or its tables not yet created
+        return set()
+
+
 def journal_events(out: Path) -> list[tuple[str, str, str | None]]:
     with sqlite3.connect(out / ".ade-async" / "journal.sqlite") as db:
         return list(db.execute("SELECT key, state, job_id FROM events ORDER BY id"))
@@ -567,9 +577,7 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
             with anyio.fail_after(10):
-                while not (out / ".ade-async" / "journal.sqlite").exists() or "submitting" not in {
-                    row["state"] for row in journal_rows(out).values()
-                }:
+                while "submitting" not in journal_states_so_far(out):
                     await anyio.sleep(0.05)
             process.send_signal(signal.SIGINT)
             await anyio.sleep(0.3)
