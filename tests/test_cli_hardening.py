@@ -5,19 +5,25 @@
    only once its change is committed; discovery, hashing and the Markdown checks run in threads
    (the checks in slices, so even they let the loop run); an input's bytes are let go once its
    create is answered.
+2. A result (or an error file) is synced, renamed and its folder synced before the journal says
+   the input is done.
+3. A resumed run removes the temporary files a killed run left in OUT, and only those.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from ade_async.cli import _discover, _extract
 from ade_async.cli._discover import Input, UsageError, discover
 from ade_async.cli._extract import ExtractOptions, run_extract
 from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing._state import SimulatorState
 
 pytestmark = pytest.mark.anyio
 
@@ -424,3 +431,215 @@ async def test_a_discovery_error_reaches_the_reader_after_the_inputs_before_it(
     with pytest.raises(UsageError, match="outside OUT"):
         await read_all()
     assert len(taken) == 20
+
+
+# --- 2. results durable before "done" -------------------------------------------------------------------
+
+_EVENT_INSERT = re.compile(
+    r"INSERT INTO events \(key, state, job_id, detail, at\) VALUES \('((?:[^']|'')*)', '(\w+)', "
+    r"(?:NULL|'[^']*'), (NULL|'(?:[^']|'')*')"
+)
+
+
+class Sequence:
+    """What happened, in order, across threads: syncs, renames, journal commits, creates."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps: list[tuple[Any, ...]] = []
+        self.sync_threads: set[int] = set()
+        self._lock = threading.Lock()
+        self._open: dict[int, list[tuple[str, str, str | None]]] = {}
+        real_fsync, real_replace, real_connect = os.fsync, os.replace, sqlite3.connect
+        real_create = SimulatorState.create_job
+
+        def fsync(fd: int) -> None:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            real_fsync(fd)
+            self.sync_threads.add(threading.get_ident())
+            self._add("fsync", path)
+
+        def replace(source: Any, target: Any, **kwargs: Any) -> None:
+            real_replace(source, target, **kwargs)
+            self._add("replace", os.fspath(source), os.fspath(target))
+
+        def trace(statement: str) -> None:
+            changes = self._open.setdefault(threading.get_ident(), [])
+            if statement.startswith("BEGIN"):
+                changes.clear()
+            elif match := _EVENT_INSERT.match(statement):
+                key, state, detail = match.groups()
+                changes.append((key.replace("''", "'"), state, None if detail == "NULL" else detail[1:-1]))
+            elif statement == "COMMIT":
+                self._add("commit", tuple(changes))
+                changes.clear()
+
+        def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            db: sqlite3.Connection = real_connect(*args, **kwargs)
+            db.set_trace_callback(trace)
+            return db
+
+        def create_job(state: SimulatorState, **kwargs: Any) -> Any:
+            self._add("create", kwargs["filename"])
+            return real_create(state, **kwargs)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+        monkeypatch.setattr(sqlite3, "connect", connect)
+        monkeypatch.setattr(SimulatorState, "create_job", create_job)
+
+    def _add(self, *step: Any) -> None:
+        with self._lock:
+            self.steps.append(step)
+
+    def index(self, predicate: Callable[[tuple[Any, ...]], bool], *, after: int = -1) -> int:
+        for i, step in enumerate(self.steps):
+            if i > after and predicate(step):
+                return i
+        raise AssertionError(f"no such step after {after}: {self.steps}")
+
+    def position(self, step: tuple[Any, ...], *, after: int = -1) -> int:
+        return self.index(lambda s: s == step, after=after)
+
+    def renamed_to(self, target: Path) -> int:
+        return self.index(lambda s: s[0] == "replace" and s[2] == str(target))
+
+    def committed(self, key: str, state: str) -> int:
+        return self.index(lambda s: s[0] == "commit" and any(c[:2] == (key, state) for c in s[1]))
+
+
+async def test_a_result_is_synced_renamed_and_its_folder_synced_before_the_journal_says_done(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power loss must never leave a journal that says completed (or failed) next to a result
+    (or an error file) that is empty or missing: file synced, renamed, folder synced, then the
+    commit. Also: each create goes out only after its "submitting" with its token is committed."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "good.md").write_text(invoice(1))
+    (docs / "bad.md").write_text(invoice(2, "<!-- ade-sim: fail unreadable -->"))
+    out = (tmp_path / "out").resolve()
+    sequence = Sequence(monkeypatch)
+    loop_thread = threading.get_ident()
+    code, summary = await extract(options_for(sim, docs, out))
+    assert code == 1, summary
+    for key, final, state in (
+        ("sub/good.md", out / "sub" / "good.json", "completed"),
+        ("bad.md", out / "bad.error.json", "failed"),
+    ):
+        renamed = sequence.renamed_to(final)
+        temporary = sequence.steps[renamed][1]
+        assert Path(temporary).parent == final.parent
+        synced = sequence.position(("fsync", temporary))
+        folder_synced = sequence.position(("fsync", str(final.parent)), after=renamed)
+        assert synced < renamed < folder_synced < sequence.committed(key, state), sequence.steps
+        assert final.read_bytes()
+    # The folder made for sub/good.json was synced into OUT too (its entry is what finds it).
+    assert ("fsync", str(out)) in sequence.steps
+    assert loop_thread not in sequence.sync_threads  # the syncing is done off the event loop
+    # The create carries the token that "submitting" committed before it.
+    created = sequence.index(lambda s: s[0] == "create" and s[1].startswith("good."))
+    token = re.search(r"\.ade-([^.]+)\.md$", sequence.steps[created][1])
+    assert token is not None
+    committed = sequence.index(
+        lambda s: s[0] == "commit" and ("sub/good.md", "submitting", f"token {token.group(1)}") in s[1]
+    )
+    assert committed < created
+    assert sequence.committed("sub/good.md", "submitted") > created
+
+
+# --- 3. stale temporary files ---------------------------------------------------------------------------
+
+
+def folder_tag(out: Path) -> str:
+    with sqlite3.connect(out / ".ade-async" / "journal.sqlite") as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'temp_tag'").fetchone()
+    assert row is not None, "the journal names its folder's temporary files"
+    return str(row[0])
+
+
+async def test_a_resumed_run_removes_its_own_stale_temporary_files_and_nothing_else(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "a.md").write_text(invoice(1))
+    out = (tmp_path / "out").resolve()
+    options = options_for(sim, docs, out)
+    code, _ = await extract(options)
+    assert code == 0
+    tag = folder_tag(out)
+    # What a run killed during an atomic write leaves: a temporary sibling of a result.
+    stale = [
+        out / "sub" / f".ade-async.{tag}.0badc0de-7.a.json.tmp",
+        out / f".ade-async.{tag}.12345678-0.line\nbreak.json.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(b'{"extraction": {"inv')  # cut short by the kill
+    # Look-alikes that are not provably this folder's: a user's file, another folder's, a link.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / f".ade-async.{tag}.0badc0de-8.x.json.tmp").write_text("not OUT's")
+    keep = [
+        out / ".notes.tmp",
+        out / "sub" / ".a.json.9f8e7d6c5b4a.tmp",  # the shape of earlier versions: not provable
+        out / f".ade-async.{'0' * 16}.0badc0de-1.a.json.tmp",  # another folder's tag
+        out / f".ade-async.{tag}.0badc0de-1.a.json",  # not a temporary name
+        out / f"ade-async.{tag}.0badc0de-1.a.json.tmp",  # no leading dot
+        out / "notes.tmp",
+    ]
+    for path in keep:
+        path.write_text("mine")
+    link = out / f".ade-async.{tag}.0badc0de-2.b.json.tmp"
+    link.symlink_to(outside / f".ade-async.{tag}.0badc0de-8.x.json.tmp")  # a link: never followed
+    (out / "linked").symlink_to(outside, target_is_directory=True)
+    code, summary = await extract(options)
+    assert code == 0, summary
+    assert summary["skipped"] == 1
+    assert [path for path in stale if path.exists()] == []
+    assert [path for path in keep if not path.exists()] == []
+    assert link.is_symlink()
+    assert (outside / f".ade-async.{tag}.0badc0de-8.x.json.tmp").read_text() == "not OUT's"
+
+
+@contextlib.contextmanager
+def holding_the_lock(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock as another running ade-async would."""
+    with open(out / ".ade-async" / "lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+async def test_stale_temporary_files_are_left_alone_while_another_run_holds_the_folder(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text(invoice(1))
+    out = (tmp_path / "out").resolve()
+    options = options_for(sim, docs, out)
+    assert (await extract(options))[0] == 0
+    in_progress = out / f".ade-async.{folder_tag(out)}.0badc0de-3.a.json.tmp"
+    in_progress.write_text("another run is writing this")
+    with holding_the_lock(out):
+        code, summary = await extract(options)
+    assert code == 2
+    assert "another ade-async run" in summary["stderr"]
+    assert in_progress.exists()
+
+
+def test_temporary_names_carry_the_folder_and_the_run() -> None:
+    """Every temporary name the command makes has the shape the clean-up recognises."""
+    from ade_async.cli._outputs import TempNames
+
+    names = TempNames("0123456789abcdef")
+    later = TempNames("0123456789abcdef")
+    other_folder = TempNames("fedcba9876543210")
+    for final in ("a.json", "b.error.json", "ü" * 200 + ".json", "line\nbreak.json"):
+        name = names.next(final)
+        assert name.startswith(".ade-async.0123456789abcdef.")
+        assert name.endswith(".tmp")
+        assert len(name.encode()) <= 255
+        assert not names.is_stale(name)  # this run's own: in use, never removed
+        assert later.is_stale(name)  # a later run (holding the lock) may remove it
+        assert not other_folder.is_stale(name)
+    assert names.next("a.json") != names.next("a.json")

@@ -65,7 +65,7 @@ from .._wire import AsyncExtractRequest
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover_in_thread
 from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
 from ._looplag import probe_from_environment
-from ._outputs import error_document, remove_quietly, write_atomic
+from ._outputs import TempNames, error_document, remove_stale_temporaries, write_atomic
 from ._progress import ProgressReporter, Tally, choose_mode
 
 __all__ = ["ExitCode", "ExtractOptions", "run_extract"]
@@ -149,7 +149,8 @@ async def run_extract(
             return ExitCode.USAGE
         try:
             async with Journal(out / JOURNAL_DIR / "journal.sqlite") as journal:
-                run = _Run(options, out, journal, schema_json, stdout=stdout, stderr=stderr)
+                names = TempNames(await journal.temp_tag())
+                run = _Run(options, out, journal, names, schema_json, stdout=stdout, stderr=stderr)
                 return await run.main()
         except JournalVersionError as exc:
             print(f"ade-async: {exc}", file=stderr)
@@ -162,6 +163,7 @@ class _Run:
         options: ExtractOptions,
         out: Path,
         journal: Journal,
+        names: TempNames,
         schema_json: str,
         *,
         stdout: IO[str],
@@ -170,6 +172,7 @@ class _Run:
         self.options = options
         self.out = out
         self.journal = journal
+        self.names = names  # this run's temporary file names in OUT
         self.schema_json = schema_json
         self.settings = settings_digest(schema_json, options.model, options.strict)
         self.stdout = stdout
@@ -280,6 +283,8 @@ class _Run:
             anyio.create_task_group() as tasks,
             discover_in_thread(options.inputs, self.out, options.pattern) as inputs,
         ):
+            # What a killed run left half-written: removed alongside (this run's names differ).
+            tasks.start_soon(anyio.to_thread.run_sync, remove_stale_temporaries, self.out, self.names)
             async for item in inputs:
                 if self._stopped():
                     break
@@ -461,14 +466,13 @@ class _Run:
             await self._fail(item, "job", exc, job_id=handle.job_id)
             return
         try:
-            await write_atomic(item.output, result.raw)
+            # Synced to disk (with a stale error file's removal) before the journal says done.
+            await write_atomic(item.output, result.raw, names=self.names, remove=item.error_output)
         except OSError as exc:
             # This input fails alone and the run goes on. Its job stays journaled as submitted, so
             # a re-run collects the result by job id (no new job) once the output can be written.
             await self._fail(item, "write", exc, job_id=handle.job_id, journal=False)
             return
-        if item.error_output is not None:
-            await remove_quietly(item.error_output)
         await self.journal.record(item.key, State.COMPLETED, job_id=handle.job_id)
         self.tally.completed += 1
 
@@ -487,7 +491,7 @@ class _Run:
         else:
             document = error_document(source=item.source, stage=stage, error=error, job_id=job_id)
             try:
-                await write_atomic(item.error_output, document)
+                await write_atomic(item.error_output, document, names=self.names)  # synced, then journaled
             except OSError as exc:  # the error file itself could not be written: say so, go on
                 print(f"ade-async: cannot write {item.error_output}: {exc.strerror}", file=self.stderr)
         if journal:  # False: the journal keeps what it holds (a job to collect again)

@@ -48,6 +48,8 @@ import contextlib
 import enum
 import hashlib
 import queue
+import re
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -249,6 +251,10 @@ class Journal(anyio.AsyncContextManagerMixin):
             )
 
         await self._call(change, writes=True)
+
+    async def temp_tag(self) -> str:
+        """The output folder's tag for temporary file names (see :meth:`JournalStore.temp_tag`)."""
+        return await self._call(JournalStore.temp_tag, writes=True)
 
     async def _call(self, call: Callable[[JournalStore], T], *, writes: bool) -> T:
         if self._closed:
@@ -542,6 +548,20 @@ class JournalStore:
             "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, NULL, NULL, ?)",
             (key, State.QUEUED, now),
         )
+
+    def temp_tag(self) -> str:
+        """This output folder's tag for temporary file names: 16 hex digits, made at first use and
+        kept here, so a later run recognises the temporary files a killed one left behind."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'temp_tag'").fetchone()
+        if row is not None and re.fullmatch(r"[0-9a-f]{16}", row[0]):
+            return str(row[0])
+        tag = secrets.token_hex(8)
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('temp_tag', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (tag,),
+        )
+        return tag
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())
