@@ -379,6 +379,27 @@ async def test_crash_trials_lose_nothing_and_never_resubmit_an_acknowledged_job(
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
+def test_crash_trials_count_a_leftover_temporary_file_as_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-written result a kill left, still there after the last run, fails the trials."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("crash_trials", SCRIPTS / "crash_trials.py")
+    assert spec is not None
+    assert spec.loader is not None
+    trials = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "crash_trials", trials)  # its dataclasses look themselves up
+    spec.loader.exec_module(trials)
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / ".ade-async.0123456789abcdef.0badc0de-0.a.json.tmp").write_text('{"extr')
+    report = trials.Report(inputs=0, final_exit_code=0)
+    trials._check(report, out, {}, [], set())
+    assert report.temporaries_left == 1
+    assert any("temporary files left" in problem for problem in report.problems), report.problems
+
+
 async def test_a_kill_while_creates_await_their_answer_then_resume_adopts_the_jobs(
     tmp_path: Path, schema_file: Path
 ) -> None:
