@@ -48,9 +48,10 @@ _NAME_MAX = 255
 
 #: The discovery thread hands inputs over in chunks of 1, 2, 4, ... up to this many (the first
 #: inputs start at once; later ones cost one trip to the event loop per chunk, not per file) ...
-_CHUNK = 256
-#: ... through a channel that holds this many chunks.
-_CHANNEL_CHUNKS = 4
+_CHUNK = 64
+#: ... through a channel that holds this many chunks. Small: every input waiting there is a few
+#: objects more for the garbage collector's full passes to walk, and the run never waits for it.
+_CHANNEL_CHUNKS = 2
 #: The most inputs discovered and not yet taken by the run: the chunks in the channel, one the
 #: thread waits to put in, one it is filling, and the rest of the one the run is taking from.
 DISCOVERY_AHEAD = (_CHANNEL_CHUNKS + 3) * _CHUNK
