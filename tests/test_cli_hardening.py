@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gc
 import hashlib
 import io
@@ -295,6 +296,24 @@ async def test_each_change_is_acknowledged_only_once_committed_and_queued_change
         record_ = await journal.get("later-7")
         assert record_ is not None
         assert record_.state is State.QUEUED
+
+
+async def test_a_transaction_takes_at_most_max_batch_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its callers all wake when it commits: a bounded batch bounds that burst on the loop."""
+    from ade_async.cli._journal import MAX_BATCH, Journal, State
+
+    gate = CommitGate(monkeypatch)
+    async with Journal(tmp_path / "journal.sqlite") as journal, anyio.create_task_group() as tasks:
+        gate.armed = True
+        tasks.start_soon(lambda: journal.record("first", State.QUEUED, source="first"))
+        await until(lambda: gate.started == 1)
+        for i in range(2 * MAX_BATCH + 1):
+            tasks.start_soon(functools.partial(journal.record, f"later-{i}", State.QUEUED, source="x"))
+        await until(lambda: journal.backlog == 2 * MAX_BATCH + 1)
+        gate.release(10)
+    assert journal.transactions == 1 + 3
 
 
 async def test_a_change_that_cannot_be_written_fails_alone_in_a_group(

@@ -25,10 +25,11 @@ again and reported as possible duplicates, as before.
 One thread, group commit. The command's event loop also runs the shared poller, the admission
 timer and the Redis heartbeat: a commit (a write to the WAL, a lock, some milliseconds on a slow
 disk) must not stall them. :class:`Journal` owns one thread, the only one that touches the
-database; the loop queues changes and reads and awaits them. The thread takes everything queued
-and commits the changes among it in one transaction, so changes that arrive while a commit runs
-share the next one: under load one transaction carries many inputs' changes, and each waiting
-caller is released only after the transaction holding its change is committed::
+database; the loop queues changes and reads and awaits them. The thread takes what is queued
+(up to :data:`MAX_BATCH`) and commits the changes among it in one transaction, so changes that
+arrive while a commit runs share the next one: under load one transaction carries many inputs'
+changes, and each waiting caller is released only after the transaction holding its change is
+committed::
 
     event loop                                      journal thread
     await journal.record(a, submitting) ──┐
@@ -72,6 +73,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: The most changes and reads one batch (one transaction) takes. Its callers all wake at once when
+#: it commits, and each then runs on the loop until its next wait: an unbounded batch (hundreds at
+#: the start of a big run) would make that one long stall.
+MAX_BATCH: Final = 128
 
 #: 1: the first journal; 2: upload tokens and the first send time of each input's creates.
 SCHEMA_VERSION: Final = 2
@@ -281,7 +287,7 @@ class Journal(anyio.AsyncContextManagerMixin):
             closing = False
             while not closing:
                 batch = [self._queue.get()]
-                while True:  # everything queued meanwhile joins this batch (and its transaction)
+                while len(batch) < MAX_BATCH:  # what was queued meanwhile joins this transaction
                     try:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
