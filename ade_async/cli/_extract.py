@@ -273,8 +273,9 @@ class _Run:
             watchers.start_soon(reporter.run)
             # The interpreter's, the libraries' and the client's objects live as long as the run:
             # frozen, the collector's full passes skip them. Those passes hold the GIL, so they
-            # stall the loop; at 5,000 files they were the largest stalls left (40-70 ms every
-            # few seconds, about a third of them spent on these objects). Unfrozen after the run.
+            # stall the loop; at 5,000 files they were the largest stalls left (30-40 ms of CPU
+            # every few seconds, about half of it on these objects). The command owns its
+            # process; run in another one (the tests), everything is unfrozen after the run.
             gc.freeze()
             try:
                 await self._feed(client)
