@@ -23,7 +23,7 @@ from ade_async._reconcile import (
     token_of,
 )
 from ade_async._transport import safe_filename
-from ade_async.cli._journal import Action, Journal, JournalVersionError, Record, State, plan
+from ade_async.cli._journal import Action, JournalStore, JournalVersionError, Record, State, plan
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}}}
@@ -204,7 +204,7 @@ def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path)
             INSERT INTO inputs VALUES ('a.md', 'a.md', 'c', 's', 'submitting', NULL, NULL, NULL, 1, 0);
             """
         )
-    journal = Journal(path)
+    journal = JournalStore(path)
     try:
         old = journal.get("a.md")
         assert old is not None
@@ -220,7 +220,7 @@ def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path)
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(JournalVersionError, match="newer ade-async"):
-        Journal(path)
+        JournalStore(path)
 
 
 # --- the client against the simulator ---------------------------------------------------------------------
