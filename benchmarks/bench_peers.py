@@ -449,8 +449,8 @@ def write_markdown(
     lines = [
         "# Benchmark results: ade_async against its peers",
         "",
-        "Written by `benchmarks/bench_peers.py`; do not edit by hand. Raw figures:",
-        "`benchmarks/results/peers.json`.",
+        "Written by `benchmarks/bench_peers.py` (the command's own section at the end by",
+        "`benchmarks/bench_cli.py`); do not edit by hand. Raw figures: `benchmarks/results/peers.json`.",
         "",
         f"- command: `{command}`",
         f"- size: {'--full' if full else 'default'}; date: {info['date']}; Python {info['python']}; "
@@ -473,7 +473,13 @@ def write_markdown(
     lines += ["", "## Goals (issue 9)", "", *goals(results), "", "## Scenarios", ""]
     for result in results:
         lines += [*scenario_table(result), ""]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    # bench_cli.py owns a section of this file (between its markers): carried over as it was.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    begin, end = "<!-- bench_cli: begin -->", "<!-- bench_cli: end -->"
+    if begin in old and end in old:
+        text += "\n" + begin + old.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:

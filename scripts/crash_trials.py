@@ -22,7 +22,9 @@ Checks, after the last run:
 * no input got a job after the journal had acknowledged one for it (the simulator's job list,
   matched to inputs by content, against the journal's first ``submitted`` event);
 * every input with more than one job in the simulator was sent more than once by the journal's
-  count (``submissions``): a duplicate is never silent.
+  count (``submissions``): a duplicate is never silent;
+* no temporary file is left in the output folder: a kill during an atomic write leaves one, and the
+  next run must remove it (the figures count those the kills left).
 
 Prints the figures (kills, unanswered creates left by kills, adopted, resubmitted, jobs, duplicate
 jobs, wall time) and exits 1 if a check failed.
@@ -67,6 +69,8 @@ class Report:
     unanswered_at_kills: int = 0  # inputs journaled "submitting" when a run was killed
     adopted_after_kill: int = 0  # ...whose next run found and adopted the job
     resubmitted_after_kill: int = 0  # ...whose next run sent a new create
+    temporaries_left_by_kills: int = 0  # temporary files found in OUT right after the kills
+    temporaries_left: int = 0  # ...and after the last run (must be 0)
     results: int = 0
     error_files: int = 0
     jobs: int = 0
@@ -101,6 +105,13 @@ def child_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VISION_AGENT", "LANDINGAI_ADE"))}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def temporary_files(out: Path) -> list[str]:
+    """Every ``*.tmp`` file under ``out`` (half-written results), relative to it."""
+    if not out.exists():
+        return []
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.name.endswith(".tmp"))
 
 
 def journal_rows(out: Path) -> list[sqlite3.Row]:
@@ -162,6 +173,7 @@ async def run_trials(
                     report.problems.append(f"a run exited {code} before it could be killed")
                 continue
             report.kills += 1
+            report.temporaries_left_by_kills += len(temporary_files(out))
             last_event: dict[str, int] = {}
             for event_id, key, *_ in journal_events(out):
                 last_event[key] = event_id
@@ -208,6 +220,10 @@ def _check(
     report.error_files = len(list(out.rglob("*.error.json")))
     if report.error_files:
         problems.append(f"{report.error_files} error files left")
+    leftovers = temporary_files(out)
+    report.temporaries_left = len(leftovers)
+    if leftovers:
+        problems.append(f"{len(leftovers)} temporary files left: {leftovers[:5]}")
     stray = [p for p in out.rglob("*.json") if not p.name.endswith(".error.json")]
     if len(stray) != len(numbers):
         problems.append(f"{len(stray)} result files for {len(numbers)} inputs")
@@ -302,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  create answers lost on the wire: {report.lost_answers} "
             f"(last run: {summary.get('reconciled', '?')} reconciled)\n"
             f"  results: {report.results}/{report.inputs}, error files: {report.error_files}\n"
+            f"  temporary files left by kills: {report.temporaries_left_by_kills} "
+            f"(after the last run: {report.temporaries_left})\n"
             f"  simulator jobs: {report.jobs}, duplicate jobs: {report.duplicate_jobs}, "
             f"last run's possible duplicates: {summary.get('possible_duplicates', '?')}\n"
             f"  last run exit code: {report.final_exit_code}"

@@ -100,6 +100,16 @@ def journal_rows(out: Path) -> dict[str, dict[str, Any]]:
         return {row["key"]: dict(row) for row in db.execute("SELECT * FROM inputs")}
 
 
+def journal_states_so_far(out: Path) -> set[str]:
+    """The states in a running command's journal; none while it is still being created."""
+    if not (out / ".ade-async" / "journal.sqlite").exists():
+        return set()  # (connecting would create it)
+    try:
+        return {row["state"] for row in journal_rows(out).values()}
+    except sqlite3.OperationalError:  # no file yet, or its tables not yet created
+        return set()
+
+
 def journal_events(out: Path) -> list[tuple[str, str, str | None]]:
     with sqlite3.connect(out / ".ade-async" / "journal.sqlite") as db:
         return list(db.execute("SELECT key, state, job_id FROM events ORDER BY id"))
@@ -369,6 +379,27 @@ async def test_crash_trials_lose_nothing_and_never_resubmit_an_acknowledged_job(
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
+def test_crash_trials_count_a_leftover_temporary_file_as_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-written result a kill left, still there after the last run, fails the trials."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("crash_trials", SCRIPTS / "crash_trials.py")
+    assert spec is not None
+    assert spec.loader is not None
+    trials = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "crash_trials", trials)  # its dataclasses look themselves up
+    spec.loader.exec_module(trials)
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / ".ade-async.0123456789abcdef.0badc0de-0.a.json.tmp").write_text('{"extr')
+    report = trials.Report(inputs=0, final_exit_code=0)
+    trials._check(report, out, {}, [], set())
+    assert report.temporaries_left == 1
+    assert any("temporary files left" in problem for problem in report.problems), report.problems
+
+
 async def test_a_kill_while_creates_await_their_answer_then_resume_adopts_the_jobs(
     tmp_path: Path, schema_file: Path
 ) -> None:
@@ -567,9 +598,7 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
             with anyio.fail_after(10):
-                while not (out / ".ade-async" / "journal.sqlite").exists() or "submitting" not in {
-                    row["state"] for row in journal_rows(out).values()
-                }:
+                while "submitting" not in journal_states_so_far(out):
                     await anyio.sleep(0.05)
             process.send_signal(signal.SIGINT)
             await anyio.sleep(0.3)

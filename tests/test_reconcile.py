@@ -15,7 +15,7 @@ import pytest
 import ade_async
 from ade_async._engine.http import safe_filename
 from ade_async._engine.reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
-from ade_async.cli._journal import Action, Journal, JournalVersionError, Record, State, plan
+from ade_async.cli._journal import Action, JournalStore, JournalVersionError, Record, State, plan
 from ade_async.providers.landingai.tokens import new_upload_token, tag_filename, token_of
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
@@ -199,7 +199,7 @@ def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path)
             INSERT INTO inputs VALUES ('a.md', 'a.md', 'c', 's', 'submitting', NULL, NULL, NULL, 1, 0);
             """
         )
-    journal = Journal(path)
+    journal = JournalStore(path)
     try:
         old = journal.get("a.md")
         assert old is not None
@@ -215,7 +215,7 @@ def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path)
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(JournalVersionError, match="newer ade-async"):
-        Journal(path)
+        JournalStore(path)
 
 
 # --- the client against the simulator ---------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
 from .._errors import InputError
 from .._inputs import read_document
 from .._schema import schema_to_dict
@@ -55,7 +57,9 @@ async def stage(
             raise
         except Exception as exc:  # an input object that misbehaves: this input's problem alone
             raise InputError(f"cannot read the document: {type(exc).__name__}: {exc}") from exc
-        problem = provider.check_document(content, name) if check else None
+        # Checked in a worker thread: a 50 MiB document's decode would otherwise hold the event
+        # loop (and so the poller, the admission timer, every other caller) for tens of ms.
+        problem = await anyio.to_thread.run_sync(provider.check_document, content, name) if check else None
         if problem is not None:
             raise InputError(f"{name}: {problem}", path=name)
     staged = await provider.stage(api, content=content, filename=name, schema=prepared, options=options)

@@ -7,23 +7,54 @@ line is taken whatever its name, so a non-``.md`` file there gets a clear per-fi
 being silently skipped. For ``DIR/a/b.md`` the result goes to ``OUT/a/b.json`` and an error to
 ``OUT/a/b.error.json``; a file named directly lands at ``OUT/<name>.json``. Output paths are built
 from path components only and checked to stay inside ``OUT``.
+
+:func:`discover` is the walk itself, a plain generator; the command runs it through
+:func:`discover_in_thread`, so that listing folders (slow on a network file system, and a
+100,000-file tree has many of them) never blocks the event loop the poller and the admission timer
+run on. The thread hands inputs over in chunks through a bounded channel, a fixed distance ahead of
+the run at most (:data:`DISCOVERY_AHEAD`): a huge tree is walked as the run goes, never listed into
+memory up front.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["JOURNAL_DIR", "Input", "UsageError", "check_arguments", "discover"]
+import anyio
+import anyio.from_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+__all__ = [
+    "DISCOVERY_AHEAD",
+    "JOURNAL_DIR",
+    "Input",
+    "UsageError",
+    "check_arguments",
+    "discover",
+    "discover_in_thread",
+]
 
 #: The folder inside OUT that holds the journal and the lock (never an output of its own).
 JOURNAL_DIR = ".ade-async"
 
 #: The longest file name most file systems take, in bytes (ext4, XFS, APFS, NTFS in UTF-16 units).
 _NAME_MAX = 255
+
+#: The discovery thread hands inputs over in chunks of 1, 2, 4, ... up to this many (the first
+#: inputs start at once; later ones cost one trip to the event loop per chunk, not per file) ...
+_CHUNK = 64
+#: ... through a channel that holds this many chunks. Small: every input waiting there is a few
+#: objects more for the garbage collector's full passes to walk, and the run never waits for it.
+_CHANNEL_CHUNKS = 2
+#: The most inputs discovered and not yet taken by the run: the chunks in the channel, one the
+#: thread waits to put in, one it is filling, and the rest of the one the run is taking from.
+DISCOVERY_AHEAD = (_CHANNEL_CHUNKS + 3) * _CHUNK
 
 
 class UsageError(Exception):
@@ -78,6 +109,112 @@ def discover(
         else:
             # A file named directly (or a symlink, possibly broken or looping: reading it will say).
             yield _make(root, PurePosixPath(root.name), out, seen, kinds, what, explicit=True)
+
+
+@contextlib.asynccontextmanager
+async def discover_in_thread(
+    arguments: Sequence[str],
+    out: Path,
+    pattern: str = "*.md",
+    *,
+    kinds: Sequence[str] = (".md",),
+    what: str = "Markdown",
+) -> AsyncIterator[AsyncIterator[Input]]:
+    """:func:`discover`, walked in a worker thread: ``async with`` gives an async iterator of the
+    same inputs in the same order.
+
+    The thread stays at most :data:`DISCOVERY_AHEAD` inputs ahead of the reader. Leaving the block
+    (having read everything or not) stops the thread and waits for it. An error of the walk
+    (:class:`UsageError`) is raised to the reader after the inputs found before it.
+
+    Example::
+
+        async with discover_in_thread(["docs"], out) as inputs:
+            async for item in inputs:
+                ...
+    """
+    send, receive = anyio.create_memory_object_stream[list[Input] | Exception](_CHANNEL_CHUNKS)
+    stop = threading.Event()
+    error: BaseException | None = None
+
+    async def walk() -> None:
+        with send:  # closed once the thread is done: the reader's iteration then ends
+            limiter = anyio.CapacityLimiter(1)  # its own: no token of the shared pool held for long
+            await anyio.to_thread.run_sync(
+                _walk_into, arguments, out, pattern, kinds, what, send, stop, limiter=limiter
+            )
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(walk)
+        try:
+            with receive:
+                yield _Received(receive)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+            error = exc
+        finally:
+            # The reader is done: a thread waiting for room in the channel is woken (the receive
+            # side is closed) and one still walking stops at its next input.
+            stop.set()
+    if error is not None:
+        raise error
+
+
+class _Received:
+    """The reader's side of :func:`discover_in_thread`: inputs one by one from the chunks."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[list[Input] | Exception]) -> None:
+        self._receive = receive
+        self._chunk: Iterator[Input] = iter(())
+
+    def __aiter__(self) -> _Received:
+        return self
+
+    async def __anext__(self) -> Input:
+        while True:
+            item = next(self._chunk, None)
+            if item is not None:
+                return item
+            try:
+                message = await self._receive.receive()
+            except anyio.EndOfStream:
+                raise StopAsyncIteration from None
+            if isinstance(message, Exception):
+                raise message
+            self._chunk = iter(message)
+
+
+def _walk_into(
+    arguments: Sequence[str],
+    out: Path,
+    pattern: str,
+    kinds: Sequence[str],
+    what: str,
+    send: MemoryObjectSendStream[list[Input] | Exception],
+    stop: threading.Event,
+) -> None:
+    """In the discovery thread: walk, and send the inputs in growing chunks; then any error."""
+    chunk: list[Input] = []
+    size = 1
+    try:
+        try:
+            for item in discover(arguments, out, pattern, kinds=kinds, what=what):
+                if stop.is_set():
+                    return
+                chunk.append(item)
+                if len(chunk) >= size:
+                    anyio.from_thread.run(send.send, chunk)  # waits while the channel is full
+                    chunk, size = [], min(2 * size, _CHUNK)
+        except Exception as exc:  # the reader raises it, after the inputs found before it
+            if chunk:
+                anyio.from_thread.run(send.send, chunk)
+            anyio.from_thread.run(send.send, exc)
+            return
+        if chunk:
+            anyio.from_thread.run(send.send, chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        return  # the reader stopped reading
 
 
 def check_arguments(arguments: Sequence[str]) -> None:

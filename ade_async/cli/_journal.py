@@ -1,9 +1,10 @@
 """The crash-safe journal of a bulk extraction: one SQLite database in the output folder.
 
 Every input is a row (its path, content hash, settings hash, state, job id) and every state change
-is also appended to an ``events`` table, in one transaction each, committed before the next step
-relies on it. SQLite in WAL mode survives ``kill -9`` at any moment: a transaction is either in
-the file or not.
+is also appended to an ``events`` table. A change is acknowledged only once the transaction that
+holds it is committed, and the command waits for that acknowledgement before the next step relies
+on it. SQLite in WAL mode survives ``kill -9`` at any moment: a transaction is either in the file
+or not.
 
 States, in order::
 
@@ -21,29 +22,63 @@ next run searches again, and resubmits only with ``--resubmit-unknown``. Journal
 tokens existed (schema version 1) are migrated in place; their ``submitting`` inputs are submitted
 again and reported as possible duplicates, as before.
 
+One thread, group commit. The command's event loop also runs the shared poller, the admission
+timer and the Redis heartbeat: a commit (a write to the WAL, a lock, some milliseconds on a slow
+disk) must not stall them. :class:`Journal` owns one thread, the only one that touches the
+database; the loop queues changes and reads and awaits them. The thread takes what is queued
+(up to :data:`MAX_BATCH`) and commits the changes among it in one transaction, so changes that
+arrive while a commit runs share the next one: under load one transaction carries many inputs'
+changes, and each waiting caller is released only after the transaction holding its change is
+committed::
+
+    event loop                                      journal thread
+    await journal.record(a, submitting) ──┐
+    await journal.record(b, completed) ───┼──> queue ──> BEGIN; a; b; c; COMMIT ──> release a, b, c
+    await journal.get(c) ─────────────────┘                  (c: a read, answered in queue order)
+
+If that shared transaction fails, each of its changes is tried again in a transaction of its own,
+so a change that cannot be written fails alone. :class:`JournalStore` is the synchronous layer the
+thread uses; tests and tools may use it directly, one thread at a time.
+
 :func:`plan` is the resume decision, a pure function.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
+import queue
+import re
+import secrets
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, Self, TypeVar, cast
+
+import anyio
+import anyio.from_thread
 
 __all__ = [
     "Action",
     "Journal",
     "JournalProviderError",
+    "JournalStore",
     "JournalVersionError",
     "Record",
     "State",
     "plan",
     "settings_digest",
 ]
+
+T = TypeVar("T")
+
+#: The most changes and reads one batch (one transaction) takes. Its callers all wake at once when
+#: it commits, and each then runs on the loop until its next wait: an unbounded batch (hundreds at
+#: the start of a big run) would make that one long stall.
+MAX_BATCH: Final = 128
 
 #: 1: the first journal; 2: upload tokens and the first send time of each input's creates.
 SCHEMA_VERSION: Final = 2
@@ -122,12 +157,215 @@ def settings_digest(schema_json: str, model: str | None, strict: bool) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class Journal:
-    """The SQLite journal. Opened by one process at a time (the caller holds the folder lock)."""
+class Journal(anyio.AsyncContextManagerMixin):
+    """The journal of one run: a thread that owns the database, and an async API to it.
+
+    ``async with Journal(path) as journal`` opens (or creates, or migrates) the database in the
+    journal's thread and raises :class:`JournalVersionError` for a journal of a newer version.
+    Every method is a coroutine that returns once the thread has done its work: a change once the
+    transaction holding it is committed (see the module docstring), a read once answered. Leaving
+    the block commits everything already queued, then closes the database.
+
+    A caller cancelled while it waits is only no longer told: its change is committed all the
+    same. Where an outcome must reach the journal even during an interrupt, shield the wait.
+
+    Example::
+
+        async with Journal(out / ".ade-async" / "journal.sqlite") as journal:
+            await journal.record("a.md", State.SUBMITTING, upload_token=token)  # durable now
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        # isolation_level=None: we run explicit transactions, one per state change.
+        #: Transactions committed that held changes (a group commit counts once).
+        self.transactions = 0
+        self._queue: queue.SimpleQueue[_Op[object] | None] = queue.SimpleQueue()
+        self._closed = False
+
+    @property
+    def backlog(self) -> int:
+        """Changes and reads queued that the journal's thread has not taken yet."""
+        return self._queue.qsize()
+
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        opened: _Op[object] = _Op(_nothing, writes=False)
+        error: BaseException | None = None
+        limiter = anyio.CapacityLimiter(1)  # its own: it holds no token of the shared thread pool
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lambda: anyio.to_thread.run_sync(self._serve, opened, limiter=limiter))
+            try:
+                await opened.done.wait()
+                if opened.error is None:
+                    yield self
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # re-raised below, not wrapped in an ExceptionGroup
+                error = exc
+            finally:
+                # After every change already queued: those are committed before the thread ends.
+                self._closed = True
+                self._queue.put(None)
+        if opened.error is not None:
+            raise opened.error
+        if error is not None:
+            raise error
+
+    # --- the async API ---------------------------------------------------------------------------------
+
+    async def get(self, key: str) -> Record | None:
+        """What the journal knows of ``key`` (after every change queued before this read)."""
+        return await self._call(lambda store: store.get(key), writes=False)
+
+    async def job_ids(self) -> list[str]:
+        """Every job id the journal knows (jobs of earlier runs: never mistaken for lost creates)."""
+        return await self._call(JournalStore.job_ids, writes=False)
+
+    async def record(
+        self,
+        key: str,
+        state: State,
+        *,
+        source: str | None = None,
+        content_sha256: str | None = None,
+        settings_sha256: str | None = None,
+        job_id: str | None = None,
+        stage: str | None = None,
+        error: str | None = None,
+        new_submission: bool = False,
+        upload_token: str | None = None,
+    ) -> None:
+        """Record a state change; returns once it is committed (see :meth:`JournalStore.record`)."""
+
+        def change(store: JournalStore) -> None:
+            store.write_record(
+                key,
+                state,
+                source=source,
+                content_sha256=content_sha256,
+                settings_sha256=settings_sha256,
+                job_id=job_id,
+                stage=stage,
+                error=error,
+                new_submission=new_submission,
+                upload_token=upload_token,
+            )
+
+        await self._call(change, writes=True)
+
+    async def restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
+        """Start an input afresh; returns once committed (see :meth:`JournalStore.restart`)."""
+
+        def change(store: JournalStore) -> None:
+            store.write_restart(
+                key, source=source, content_sha256=content_sha256, settings_sha256=settings_sha256
+            )
+
+        await self._call(change, writes=True)
+
+    async def claim_provider(self, name: str) -> None:
+        """Record the run's provider, or refuse a journal of another (:meth:`JournalStore.claim_provider`)."""
+        await self._call(lambda store: store.claim_provider(name), writes=True)
+
+    async def temp_tag(self) -> str:
+        """The output folder's tag for temporary file names (see :meth:`JournalStore.temp_tag`)."""
+        return await self._call(JournalStore.temp_tag, writes=True)
+
+    async def _call(self, call: Callable[[JournalStore], T], *, writes: bool) -> T:
+        if self._closed:
+            raise RuntimeError(f"the journal {self.path} is closed")
+        op: _Op[T] = _Op(call, writes=writes)
+        self._queue.put(cast("_Op[object]", op))
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+        return cast(T, op.result)
+
+    # --- the journal's thread ----------------------------------------------------------------------------
+
+    def _serve(self, opened: _Op[object]) -> None:
+        """The thread: open the database, then take what is queued, batch by batch, until closed."""
+        try:
+            store = JournalStore(self.path)
+        except Exception as exc:  # JournalVersionError, or a database that cannot be opened
+            opened.error = exc
+            anyio.from_thread.run_sync(opened.done.set)
+            return
+        try:
+            anyio.from_thread.run_sync(opened.done.set)
+            closing = False
+            while not closing:
+                batch = [self._queue.get()]
+                while len(batch) < MAX_BATCH:  # what was queued meanwhile joins this transaction
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                ops = [op for op in batch if op is not None]
+                closing = len(ops) < len(batch)
+                self._apply(store, ops)
+                if ops:
+                    anyio.from_thread.run_sync(_release, ops)
+        finally:
+            store.close()
+
+    def _apply(self, store: JournalStore, ops: list[_Op[object]]) -> None:
+        """Run ``ops`` in order: reads alone, changes in one transaction, each op's error its own."""
+        if not any(op.writes for op in ops):
+            for op in ops:
+                try:
+                    op.result = op.call(store)
+                except Exception as exc:
+                    op.error = exc
+            return
+        try:
+            with store.transaction():
+                for op in ops:
+                    op.result = op.call(store)
+        except Exception as exc:
+            if len(ops) == 1:
+                ops[0].error = exc
+                return
+            for op in ops:  # one change that cannot be written must not fail the others
+                self._apply(store, [op])
+            return
+        self.transactions += 1
+
+
+class _Op(Generic[T]):
+    """A change or a read waiting for the journal's thread, and its outcome."""
+
+    __slots__ = ("call", "done", "error", "result", "writes")
+
+    def __init__(self, call: Callable[[JournalStore], T], *, writes: bool) -> None:
+        self.call = call
+        self.writes = writes
+        self.done = anyio.Event()  # set in the event loop once the outcome is known
+        self.result: T | None = None
+        self.error: Exception | None = None
+
+
+def _nothing(store: JournalStore) -> None:
+    return None
+
+
+def _release(ops: list[_Op[object]]) -> None:
+    """In the event loop: wake every caller of a batch whose outcome is known."""
+    for op in ops:
+        op.done.set()
+
+
+class JournalStore:
+    """The journal's database, synchronously: for the journal's thread, or one tool at a time.
+
+    ``record`` and ``restart`` each commit a transaction of their own; ``write_record`` and
+    ``write_restart`` write inside the caller's :meth:`transaction` (the journal's group commit).
+    Opened by one process at a time (the caller holds the folder lock).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # isolation_level=None: we run explicit transactions (one per batch of changes).
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a process crash never loses a committed transaction (only a power
@@ -172,7 +410,7 @@ class Journal:
                 f"the journal {self.path} was written by a newer ade-async (format {version}; this one "
                 f"reads up to {SCHEMA_VERSION}): upgrade ade-async, or use another --out"
             )
-        with self._transaction():
+        with self.transaction():
             columns = {info[1] for info in self._db.execute("PRAGMA table_info(inputs)")}
             # Version 1 had neither column: added empty, which plan() reads as "no token".
             if "upload_tokens" not in columns:
@@ -193,12 +431,12 @@ class Journal:
         Raises:
             JournalProviderError: the journal's inputs were extracted with another provider.
         """
+        # Run as a change (inside the journal thread's transaction), like temp_tag.
         row = self._db.execute("SELECT value FROM meta WHERE key = 'provider'").fetchone()
         if row is None:
             has_inputs = self._db.execute("SELECT 1 FROM inputs LIMIT 1").fetchone() is not None
             recorded = "landingai" if has_inputs else name
-            with self._transaction():
-                self._db.execute("INSERT INTO meta (key, value) VALUES ('provider', ?)", (recorded,))
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('provider', ?)", (recorded,))
         else:
             recorded = row[0]
         if recorded != name:
@@ -240,78 +478,128 @@ class Journal:
         new_submission: bool = False,
         upload_token: str | None = None,
     ) -> None:
-        """Record a state change, durably, before the caller acts on it.
+        """Record a state change in a transaction of its own, committed when this returns.
 
         ``upload_token`` (with ``submitting``) is added to the input's tokens, and the first one
         sets ``first_sent_at``: what a later run needs to find the job of a create it never saw
         answered."""
-        now = time.time()
-        with self._transaction():
-            exists = self._db.execute("SELECT 1 FROM inputs WHERE key = ?", (key,)).fetchone() is not None
-            if not exists:
-                self._db.execute(
-                    "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, job_id, stage,"
-                    " error, submissions, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key,
-                        source or key,
-                        content_sha256,
-                        settings_sha256 or "",
-                        state,
-                        job_id,
-                        stage,
-                        error,
-                        1 if new_submission else 0,
-                        now,
-                    ),
-                )
-            else:
-                self._db.execute(
-                    "UPDATE inputs SET state = ?, job_id = COALESCE(?, job_id), stage = ?, error = ?,"
-                    " source = COALESCE(?, source), content_sha256 = COALESCE(?, content_sha256),"
-                    " settings_sha256 = COALESCE(?, settings_sha256),"
-                    " submissions = submissions + ?, updated_at = ? WHERE key = ?",
-                    (
-                        state,
-                        job_id,
-                        stage,
-                        error,
-                        source,
-                        content_sha256,
-                        settings_sha256,
-                        1 if new_submission else 0,
-                        now,
-                        key,
-                    ),
-                )
-            if upload_token is not None:
-                self._db.execute(
-                    "UPDATE inputs SET upload_tokens = TRIM(COALESCE(upload_tokens, '') || ' ' || ?),"
-                    " first_sent_at = COALESCE(first_sent_at, ?) WHERE key = ?",
-                    (upload_token, now, key),
-                )
-            detail = error if error is not None else (f"token {upload_token}" if upload_token else None)
-            self._db.execute(
-                "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, ?, ?, ?)",
-                (key, state, job_id, detail, now),
+        with self.transaction():
+            self.write_record(
+                key,
+                state,
+                source=source,
+                content_sha256=content_sha256,
+                settings_sha256=settings_sha256,
+                job_id=job_id,
+                stage=stage,
+                error=error,
+                new_submission=new_submission,
+                upload_token=upload_token,
             )
 
-    def restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
-        """Start an input afresh (new, or changed since an earlier run): forget its old job."""
+    def write_record(
+        self,
+        key: str,
+        state: State,
+        *,
+        source: str | None = None,
+        content_sha256: str | None = None,
+        settings_sha256: str | None = None,
+        job_id: str | None = None,
+        stage: str | None = None,
+        error: str | None = None,
+        new_submission: bool = False,
+        upload_token: str | None = None,
+    ) -> None:
+        """:meth:`record`'s writes, inside the caller's :meth:`transaction`."""
         now = time.time()
-        with self._transaction():
+        exists = self._db.execute("SELECT 1 FROM inputs WHERE key = ?", (key,)).fetchone() is not None
+        if not exists:
             self._db.execute(
-                "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
-                " content_sha256 = excluded.content_sha256, settings_sha256 = excluded.settings_sha256,"
-                " state = excluded.state, job_id = NULL, stage = NULL, error = NULL,"
-                " upload_tokens = NULL, first_sent_at = NULL, updated_at = excluded.updated_at",
-                (key, source, content_sha256, settings_sha256, State.QUEUED, now),
+                "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, job_id, stage,"
+                " error, submissions, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    source or key,
+                    content_sha256,
+                    settings_sha256 or "",
+                    state,
+                    job_id,
+                    stage,
+                    error,
+                    1 if new_submission else 0,
+                    now,
+                ),
             )
+        else:
             self._db.execute(
-                "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, NULL, NULL, ?)",
-                (key, State.QUEUED, now),
+                "UPDATE inputs SET state = ?, job_id = COALESCE(?, job_id), stage = ?, error = ?,"
+                " source = COALESCE(?, source), content_sha256 = COALESCE(?, content_sha256),"
+                " settings_sha256 = COALESCE(?, settings_sha256),"
+                " submissions = submissions + ?, updated_at = ? WHERE key = ?",
+                (
+                    state,
+                    job_id,
+                    stage,
+                    error,
+                    source,
+                    content_sha256,
+                    settings_sha256,
+                    1 if new_submission else 0,
+                    now,
+                    key,
+                ),
             )
+        if upload_token is not None:
+            self._db.execute(
+                "UPDATE inputs SET upload_tokens = TRIM(COALESCE(upload_tokens, '') || ' ' || ?),"
+                " first_sent_at = COALESCE(first_sent_at, ?) WHERE key = ?",
+                (upload_token, now, key),
+            )
+        detail = error if error is not None else (f"token {upload_token}" if upload_token else None)
+        self._db.execute(
+            "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (key, state, job_id, detail, now),
+        )
+
+    def restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
+        """Start an input afresh (new, or changed since an earlier run): forget its old job.
+
+        In a transaction of its own, committed when this returns."""
+        with self.transaction():
+            self.write_restart(
+                key, source=source, content_sha256=content_sha256, settings_sha256=settings_sha256
+            )
+
+    def write_restart(self, key: str, *, source: str, content_sha256: str, settings_sha256: str) -> None:
+        """:meth:`restart`'s writes, inside the caller's :meth:`transaction`."""
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
+            " content_sha256 = excluded.content_sha256, settings_sha256 = excluded.settings_sha256,"
+            " state = excluded.state, job_id = NULL, stage = NULL, error = NULL,"
+            " upload_tokens = NULL, first_sent_at = NULL, updated_at = excluded.updated_at",
+            (key, source, content_sha256, settings_sha256, State.QUEUED, now),
+        )
+        self._db.execute(
+            "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, NULL, NULL, ?)",
+            (key, State.QUEUED, now),
+        )
+
+    def temp_tag(self) -> str:
+        """This output folder's tag for temporary file names: 16 hex digits, made at first use and
+        kept here, so a later run recognises the temporary files a killed one left behind."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'temp_tag'").fetchone()
+        if row is not None and re.fullmatch(r"[0-9a-f]{16}", row[0]):
+            return str(row[0])
+        tag = secrets.token_hex(8)
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('temp_tag', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (tag,),
+        )
+        return tag
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())
@@ -323,7 +611,8 @@ class Journal:
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
 
-    def _transaction(self) -> _Transaction:
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` one ``BEGIN IMMEDIATE ... COMMIT`` (rolled back on error)."""
         return _Transaction(self._db)
 
 
@@ -337,4 +626,15 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()  # a failed COMMIT leaves the transaction open: end it
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")

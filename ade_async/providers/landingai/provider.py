@@ -29,6 +29,7 @@ from ..._engine.types import JobPage, JobSnapshot, JobState, Staged
 from ..._results import ExtractResult
 from ..._schema import check_schema, encode_schema
 from .._base import Provider, ProviderInfo
+from .markdown import markdown_problem
 from .results import fetch_result
 from .tokens import new_upload_token, tag_filename, token_of
 from .wire import (
@@ -150,13 +151,7 @@ class LandingAI(Provider):
 
     def check_document(self, content: bytes, filename: str) -> str | None:
         """Empty and non-UTF-8 Markdown are answered 422: refused before sending."""
-        if not content.strip():
-            return "empty file: there is nothing to extract"
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return f"not UTF-8 text (byte {exc.start}): the API takes UTF-8 Markdown"
-        return None
+        return markdown_problem(content)
 
     def needs_document(self, options: LandingAIOptions) -> bool:
         """A create carries the Markdown, unless the API is to download it (``markdown_url``)."""
