@@ -375,7 +375,7 @@ class TestOutputUrl:
 
     @pytest.fixture
     async def big(self) -> AsyncIterator[tuple[Simulator, ade_async.Client]]:
-        config = SimulatorConfig(latency=(0.01, 0.02), output_url_threshold=10)
+        config = SimulatorConfig(latency=(0.01, 0.02), result_url_threshold=10)
         async with (
             Simulator(config) as sim,
             ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
@@ -391,17 +391,17 @@ class TestOutputUrl:
         assert result.extraction["invoice_number"] == "INV-7"
         stats = sim.stats()
         assert stats.downloads == 1
-        assert stats.output_url_auth_headers == 0
+        assert stats.result_url_auth_headers == 0
 
     async def test_expired_url_is_refreshed(self, big: tuple[Simulator, ade_async.Client]) -> None:
         sim, client = big
         job = await wait_terminal(client, await client.create_job(INVOICE, schema=SCHEMA))
-        sim.expire_output_urls()
+        sim.expire_result_urls()
         gets_before = sim.stats().gets
         result = await client.fetch_result(job)
         assert result.extraction["invoice_number"] == "INV-7"
         assert sim.stats().gets == gets_before + 1  # one re-GET for a fresh URL
-        assert sim.stats().output_url_auth_headers == 0
+        assert sim.stats().result_url_auth_headers == 0
 
     async def test_gives_up_after_the_refresh_budget(self, big: tuple[Simulator, ade_async.Client]) -> None:
         sim, _ = big
@@ -409,7 +409,7 @@ class TestOutputUrl:
             api_key=sim.api_key, base_url=sim.base_url, provider=LandingAI(url_refreshes=0)
         ) as client:
             job = await wait_terminal(client, await client.create_job(INVOICE, schema=SCHEMA))
-            sim.expire_output_urls()
+            sim.expire_result_urls()
             with pytest.raises(ade_async.ResultDownloadError) as info:
                 await client.fetch_result(job)
         assert info.value.status_code == 403

@@ -294,7 +294,8 @@ async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ade_async import _client, _inputs
+    from ade_async import _inputs
+    from ade_async._engine import stage as _stage
 
     held: list[bytes] = []
     original = _inputs.read_document
@@ -304,7 +305,7 @@ async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
         held.append(content)
         return content, name
 
-    monkeypatch.setattr(_client, "read_document", read)
+    monkeypatch.setattr(_stage, "read_document", read)
     path = tmp_path / "a.md"
     path.write_text(doc(1, "<!-- ade-sim: latency 2 -->"))
     async with client_for(sim) as client:

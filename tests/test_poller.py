@@ -171,7 +171,7 @@ async def test_404_for_a_job_becomes_job_lost_after_confirmation(sim: Simulator)
 
 
 async def test_download_failure_is_refreshed(sim: Simulator) -> None:
-    config = SimulatorConfig(latency=(0.05, 0.1), output_url_threshold=10)
+    config = SimulatorConfig(latency=(0.05, 0.1), result_url_threshold=10)
     async with Simulator(config) as big, client_for(big) as client:
         handle = await client.submit(doc(9), schema=SCHEMA)
         big.inject("download", "503")
@@ -181,7 +181,7 @@ async def test_download_failure_is_refreshed(sim: Simulator) -> None:
         stats = big.stats()
         assert stats.count("download", 503) == 1
         assert stats.downloads == 1
-        assert stats.output_url_auth_headers == 0
+        assert stats.result_url_auth_headers == 0
 
 
 async def test_cancelling_one_waiter_leaves_the_others(client: ade_async.Client) -> None:

@@ -11,17 +11,19 @@ or standalone, for your own integration tests::
 
     python -m ade_async.testing --provider landingai --port 8765 --api-key my-test-key --quota 50/1s
 
-The provider today is LandingAI ADE Extract Jobs v1 (``provider="landingai"``, the default). It
-serves ``POST /v1/ade/extract/jobs``, ``GET /v1/ade/extract/jobs/{job_id}`` and
-``GET /v1/ade/extract/jobs`` with the documented shapes, statuses and error bodies; jobs progress
-with the clock and are extracted deterministically from the Markdown; ``<!-- ade-sim: ... -->``
-markers in a document make its job fail, be cancelled, take a given time or report an unknown
-status. Quotas, ``Retry-After`` forms, list lag, large results behind ``output_url`` and faults
-(5xx, dropped connections, lost responses, slow, truncated or non-JSON answers, 429, 404 for a
-live job, expired output URLs) are configurable, and counters show what a client did (duplicate
-jobs, API keys sent to ``output_url``, creates per window, jobs active at once).
+The provider today is LandingAI ADE Extract Jobs v1 (``provider="landingai"``, the default): its
+create, get and list endpoints with the documented shapes, statuses and error bodies (see
+``ade_async.testing.landingai``). Jobs progress with the clock and are extracted
+deterministically from the document; ``<!-- ade-sim: ... -->`` markers in a document make its job
+fail, be cancelled, take a given time or report an unknown status. Quotas, ``Retry-After`` forms,
+list lag, large results behind a presigned URL and faults (5xx, dropped connections, lost
+responses, slow, truncated or non-JSON answers, 429, 404 for a live job, expired result URLs) are
+configurable, and counters show what a client did (duplicate jobs, API keys sent to a result URL,
+creates per window, jobs active at once).
 
-:class:`FakeClock` is a manually advanced clock for ade_async's injected-time components.
+:class:`FakeClock` is a manually advanced clock for ade_async's injected-time components;
+:class:`MockTransport` answers a client's requests with a function of yours
+(``Client(transport=MockTransport(handler))``), with no server at all.
 
 The rooms
 =========
@@ -33,6 +35,7 @@ The rooms
         _simulator.py              Simulator: serves one provider's application on loopback
         _providers.py              the providers by name (adding one: its folder + one entry)
         _config.py, _stats.py      SimulatorConfig and Faults; the SimulatorStats snapshot
+        _mock.py                   MockTransport: a client's requests answered by a function
         _engine/                   the vendor-neutral simulator engine (no paths, no field names)
             _clock.py              FakeClock
             _lifecycle.py          a job's timeline: queued, running, succeeded/failed/cancelled;
@@ -57,7 +60,7 @@ The rooms
             _state.py              SimulatorState: the engine plus jobs' results, output URLs
             _app.py                the routes, and build_app
 
-A vendor module never imports the client (``ade_async._wire`` and friends): a simulator that
+A vendor module never imports the client's providers (``ade_async.providers``): a simulator that
 shared the client's models would echo the client's mistakes back to it.
 """
 
@@ -75,6 +78,7 @@ from ._config import (
     SimulatorConfig,
 )
 from ._engine import Exchange, FakeClock, FormField
+from ._mock import MockTransport, json_response
 from ._providers import DEFAULT_PROVIDER, PROVIDERS
 from ._simulator import Simulator
 from ._stats import SimulatorStats
@@ -97,12 +101,14 @@ __all__ = [
     "FaultKind",
     "Faults",
     "FormField",
+    "MockTransport",
     "RetryAfterForm",
     "Simulator",
     "SimulatorConfig",
     "SimulatorState",
     "SimulatorStats",
     "build_app",
+    "json_response",
     "parse_duration",
     "parse_latency",
     "parse_rate",

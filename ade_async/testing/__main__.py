@@ -83,11 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "--list-lag", type=float, default=0.0, metavar="S", help="list read-after-write lag, seconds"
     )
     parser.add_argument(
-        "--output-url-threshold",
+        "--result-url-threshold",
         type=int,
         default=1_000_000,
         metavar="BYTES",
-        help="landingai: result size above which results go through output_url (default: 1000000)",
+        help="landingai: result size above which results go through a presigned URL (default: 1000000)",
     )
     faults = parser.add_argument_group(
         "random faults", "probabilities per request, drawn with the seeded RNG; together at most 1"
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             quota=tuple(args.quota),
             retry_after=_RETRY_AFTER_CHOICES[args.retry_after],
             list_lag=args.list_lag,
-            output_url_threshold=args.output_url_threshold,
+            result_url_threshold=args.result_url_threshold,
             faults=Faults(
                 error_rate=dict.fromkeys(endpoints, args.error_rate),
                 drop_rate=dict.fromkeys(endpoints, args.drop_rate),

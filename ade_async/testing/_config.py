@@ -130,8 +130,7 @@ class SimulatorConfig:
     Args:
         api_keys: accepted ``Bearer`` keys; the first is ``Simulator.api_key``.
         latency: ``(lo, hi)`` seconds from create to terminal state, drawn uniformly per job.
-        processing_fraction: a job is queued ("pending") for this fraction of its latency, then
-            running ("processing").
+        processing_fraction: a job is queued for this fraction of its latency, then running.
         failure_rate: fraction of jobs that end "failed" (with a failure reason).
         quota: ``(count, period_seconds)`` sliding windows on accepted creates (the provider's
             ``"create"`` budget), shared by all keys (LandingAI's quota is per organisation);
@@ -140,9 +139,9 @@ class SimulatorConfig:
             ``"seconds"`` (``Retry-After`` in whole seconds, rounded up), ``"ms"``
             (``retry-after-ms``) or ``"date"`` (``Retry-After`` as an HTTP-date).
         list_lag: read-after-write lag of the list endpoint, in seconds.
-        output_url_threshold: *LandingAI*: encoded result size in bytes above which a completed
-            job's result is served through ``output_url`` instead of ``data`` (the API's is 1 MB).
-        output_url_ttl: *LandingAI*: seconds an ``output_url`` stays valid after the GET that
+        result_url_threshold: *LandingAI*: encoded result size in bytes above which a completed
+            job's result is served through a presigned URL instead of inline (the API's is 1 MB).
+        result_url_ttl: *LandingAI*: seconds a result URL stays valid after the GET that
             issued it.
         fault_retry_after: seconds a 429 *fault* (injected or random) asks the client to wait,
             in the ``retry_after`` form (a quota 429 announces its real wait).
@@ -163,8 +162,8 @@ class SimulatorConfig:
     quota: tuple[tuple[int, float], ...] = ()
     retry_after: RetryAfterForm = "seconds"
     list_lag: float = 0.0
-    output_url_threshold: int = 1_000_000
-    output_url_ttl: float = 3600.0
+    result_url_threshold: int = 1_000_000
+    result_url_ttl: float = 3600.0
     fault_retry_after: float = 1.0
     org_id: str = "org-simulator"
     default_model: str = DEFAULT_MODEL
@@ -213,12 +212,12 @@ class SimulatorConfig:
             )
         if not _finite_non_negative(self.list_lag):
             raise ValueError(f"list_lag must be a finite number of seconds >= 0, got {self.list_lag!r}")
-        threshold = self.output_url_threshold
+        threshold = self.result_url_threshold
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
-            raise ValueError(f"output_url_threshold must be an integer >= 0, got {threshold!r}")
-        if not _finite_non_negative(self.output_url_ttl) or self.output_url_ttl <= 0:
+            raise ValueError(f"result_url_threshold must be an integer >= 0, got {threshold!r}")
+        if not _finite_non_negative(self.result_url_ttl) or self.result_url_ttl <= 0:
             raise ValueError(
-                f"output_url_ttl must be a finite number of seconds > 0, got {self.output_url_ttl!r}"
+                f"result_url_ttl must be a finite number of seconds > 0, got {self.result_url_ttl!r}"
             )
         if not _finite_non_negative(self.fault_retry_after) or self.fault_retry_after <= 0:
             raise ValueError(

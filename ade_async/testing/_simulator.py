@@ -40,11 +40,12 @@ class Simulator:
 
     Example::
 
-        async with Simulator(SimulatorConfig(latency=(0.01, 0.05))) as sim:
-            async with aiohttp.ClientSession() as http:
-                headers = {"Authorization": f"Bearer {sim.api_key}"}
-                async with http.get(f"{sim.base_url}/v1/ade/extract/jobs", headers=headers) as r:
-                    assert r.status == 200
+        async with (
+            Simulator(SimulatorConfig(latency=(0.01, 0.05))) as sim,
+            ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
+        ):
+            result = await client.extract("# Invoice 7", schema=schema)
+            assert sim.stats().jobs_total == 1
     """
 
     def __init__(
@@ -184,9 +185,9 @@ class Simulator:
         """
         self._state.inject(endpoint, fault, count)
 
-    def expire_output_urls(self) -> None:
-        """Expire every ``output_url`` issued so far; a new get issues a fresh one."""
-        self._state.expire_output_urls()
+    def expire_result_urls(self) -> None:
+        """Expire every result URL issued so far; a new get issues a fresh one."""
+        self._state.expire_result_urls()
 
     def __repr__(self) -> str:
         where = self._base_url if self._runner is not None else "not started"

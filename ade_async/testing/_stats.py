@@ -25,7 +25,7 @@ class SimulatorStats:
         duplicate_jobs: jobs beyond the first per content (sum of ``count - 1``): what a client
             that resubmits after an ambiguous failure leaves behind.
         jobs_by_status: status -> jobs, as of the snapshot.
-        output_url_auth_headers: requests to a presigned URL (LandingAI's ``output_url``) that
+        result_url_auth_headers: requests to a presigned result URL that
             carried an ``Authorization`` header; a client must never send its API key there.
         downloads: results served through a presigned URL (200 answers).
         faults: fault kind -> times applied.
@@ -43,7 +43,7 @@ class SimulatorStats:
     jobs_by_content: dict[str, int]
     duplicate_jobs: int
     jobs_by_status: dict[str, int]
-    output_url_auth_headers: int
+    result_url_auth_headers: int
     downloads: int
     faults: dict[str, int]
     gets: int

@@ -234,7 +234,7 @@ async def test_no_simulator_fault_leads_to_the_key(endpoint: str, kind: str) -> 
     config = SimulatorConfig(
         api_keys=(KEY,),
         latency=(0.0, 0.0),
-        output_url_threshold=0,
+        result_url_threshold=0,
         faults=Faults(slow_seconds=0.5),
         fault_retry_after=0.01,
         retry_after="ms",

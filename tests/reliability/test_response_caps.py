@@ -125,7 +125,7 @@ async def test_a_poll_answered_too_large_fails_the_job_at_once() -> None:
 
 
 async def test_answers_up_to_the_cap_are_read_and_one_byte_more_is_not() -> None:
-    config = SimulatorConfig(api_keys=(KEY,), latency=(0.0, 0.0), output_url_threshold=0)
+    config = SimulatorConfig(api_keys=(KEY,), latency=(0.0, 0.0), result_url_threshold=0)
     async with Simulator(config) as sim:
         async with ade_async.Client(api_key=KEY, base_url=sim.base_url) as client:
             job_id = await client.create_job("Name: Ada\n", schema=SCHEMA)

@@ -13,7 +13,7 @@ hands to the extraction rule::
     text = upload.text()                                    # None: not text (the vendor decides)
 
 :class:`ExpiringLinks` issues tokens for presigned-style download URLs that stop working after a
-time to live (LandingAI's ``output_url``; LlamaCloud's file ``download_url``).
+time to live (LandingAI's result URLs; LlamaCloud's file download URLs).
 """
 
 from __future__ import annotations

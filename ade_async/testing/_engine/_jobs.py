@@ -7,7 +7,7 @@ cached answer bodies) and keeps its jobs in a :class:`JobStore`, which finds the
 owner only (another key's job is "not found"), counts duplicates by content, tracks the most jobs
 active at once, and serves newest-first pages in the three styles vendors use:
 
-* by offset (LandingAI's ``page``/``pageSize`` with ``has_more``): :meth:`JobStore.page_by_offset`;
+* by offset (page numbers with a "more" flag, as LandingAI pages): :meth:`JobStore.page_by_offset`;
 * by opaque cursor (Contextual's ``cursor``/``next_cursor``, LlamaCloud's ``page_token``/
   ``next_page_token``): :meth:`JobStore.page_by_cursor`;
 * either with a filter (a status, as the vendor spells it) and a read-after-write lag: a page is

@@ -99,9 +99,9 @@ class StatusNames:
 
     Example::
 
-        LANDINGAI = StatusNames(queued="pending", running="processing", succeeded="completed",
-                                failed="failed", cancelled="cancelled")
-        LANDINGAI.at(job.lifecycle, now)   # "pending", ..., or a status marker's override
+        SHOUTING = StatusNames(queued="QUEUED", running="BUSY", succeeded="DONE",
+                               failed="BROKEN", cancelled="STOPPED")
+        SHOUTING.at(job.lifecycle, now)   # "QUEUED", ..., or a status marker's override
     """
 
     queued: str

@@ -84,7 +84,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
             "jobs_total": stats.jobs_total,
             "duplicate_jobs": stats.duplicate_jobs,
             "jobs_by_status": stats.jobs_by_status,
-            "output_url_auth_headers": stats.output_url_auth_headers,
+            "result_url_auth_headers": stats.result_url_auth_headers,
             "downloads": stats.downloads,
             "faults": stats.faults,
             "gets": stats.gets,
@@ -236,7 +236,7 @@ class LandingAIRoutes(Routes[SimulatorState]):
         if "Authorization" in call.request.headers:
             # A presigned URL carries its own credentials; S3 refuses a second auth mechanism. A
             # client that sends its API key here is leaking it to a third-party host.
-            state.output_url_auth_headers += 1
+            state.result_url_auth_headers += 1
             return error(
                 "download",
                 400,

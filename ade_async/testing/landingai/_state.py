@@ -106,7 +106,7 @@ class SimulatorState(Engine[Job]):
         )
         self.config = config
         #: Requests to an ``output_url`` that carried an ``Authorization`` header.
-        self.output_url_auth_headers = 0
+        self.result_url_auth_headers = 0
         #: Results served through an ``output_url``.
         self.downloads = 0
 
@@ -194,7 +194,7 @@ class SimulatorState(Engine[Job]):
             response=response,
             body=body,
             has_warnings=bool(extraction.warnings),
-            via_output_url=job.output_save_url or len(body) > config.output_url_threshold,
+            via_output_url=job.output_save_url or len(body) > config.result_url_threshold,
         )
         job.result = result
         return result
@@ -217,14 +217,14 @@ class SimulatorState(Engine[Job]):
     # ---------------------------------------------------------------------------- output URLs
 
     def issue_output_token(self, job: Job, now: float) -> str:
-        """A fresh token for the job's result, valid ``output_url_ttl`` seconds from ``now``."""
-        return self.links.issue(job, now, self.config.output_url_ttl)
+        """A fresh token for the job's result, valid ``result_url_ttl`` seconds from ``now``."""
+        return self.links.issue(job, now, self.config.result_url_ttl)
 
     def redeem_output_token(self, token: str, now: float) -> Job | None:
         """The job behind a valid token, or ``None`` if the token is unknown or expired."""
         return self.links.redeem(token, now)
 
-    def expire_output_urls(self) -> None:
+    def expire_result_urls(self) -> None:
         """Expire every output URL issued so far."""
         self.links.expire_all()
 
@@ -240,7 +240,7 @@ class SimulatorState(Engine[Job]):
             jobs_by_content=dict(self.jobs.by_content),
             duplicate_jobs=self.jobs.duplicates,
             jobs_by_status=self.jobs_by_status(now),
-            output_url_auth_headers=self.output_url_auth_headers,
+            result_url_auth_headers=self.result_url_auth_headers,
             downloads=self.downloads,
             faults=dict(self.faults.applied),
             gets=self.gets,
