@@ -125,6 +125,7 @@ class Engine:
         events, key_fingerprint = config.events, config.key_fingerprint
         self.provider = provider
         self.api = api
+        api.retry_reads_with(self.read)
         self.task_group = task_group
         self.retry = retry
         self.reconcile_policy = reconcile
@@ -197,7 +198,7 @@ class Engine:
 
     async def read(self, request: HttpRequest) -> Response:
         """Send a read (get, list), retrying it under the retry policy."""
-        return await self._retried(lambda: self.api.send(request))
+        return await self._retried_call(lambda: self.api.send(request))
 
     async def get(self, job_id: str) -> JobSnapshot:
         """One job, as it is now. A job this client created that is seen to end frees its slot."""
@@ -229,7 +230,7 @@ class Engine:
             self.finished(job_id)
         return job
 
-    async def _retried(self, call: Callable[[], Awaitable[_T]]) -> _T:
+    async def _retried_call(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Run a read, retrying it under the retry policy (the thin shell of read_retry_delay)."""
         started = self.clock.now()
         attempt = 0

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -103,10 +103,22 @@ class Api:
         transport: what moves the bytes.
     """
 
-    __slots__ = ("transport",)
+    __slots__ = ("_retried", "transport")
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        self._retried: Callable[[HttpRequest], Awaitable[Response]] | None = None
+
+    def retry_reads_with(self, retried: Callable[[HttpRequest], Awaitable[Response]]) -> None:
+        """Route :meth:`read` through ``retried`` (the engine's reads, under the retry policy)."""
+        self._retried = retried
+
+    async def read(self, request: HttpRequest) -> Response:
+        """A read (get, list) a provider makes on its own, e.g. to refresh an expired result URL:
+        :meth:`send`, retried under the client's retry policy when the engine runs it."""
+        if self._retried is None:
+            return await self.send(request)
+        return await self._retried(request)
 
     async def send(self, request: HttpRequest) -> Response:
         """Send ``request``; a 2xx answer is returned, anything else raised as its error.

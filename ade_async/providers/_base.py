@@ -204,7 +204,8 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     async def fetch_result(self, api: Api, job: JobSnapshot) -> ExtractResult[Any]:
-        """A finished job's result, from wherever the vendor keeps it.
+        """A finished job's result, from wherever the vendor keeps it (a read of the provider's
+        own goes through ``api.read``, retried under the client's policy).
 
         Raises:
             JobFailedError, JobCancelledError, JobNotFinishedError: the job has no result.

@@ -68,7 +68,7 @@ async def fetch_result(provider: LandingAI, api: Api, job: JobSnapshot) -> Extra
             refreshes_left -= 1
             logger.debug("refreshing output_url of job %s after a failed download", job.job_id)
             request = provider.get_request(job.job_id)
-            job = provider.parse_job(request, await api.send(request))
+            job = provider.parse_job(request, await api.read(request))
 
 
 def _result(response: ExtractResponse, job: JobSnapshot, raw: bytes) -> ExtractResult[Any]:
