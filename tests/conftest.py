@@ -14,7 +14,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ade_async.testing import FakeClock
+import ade_async
+from ade_async.testing import FakeClock, Simulator
 
 #: How long a wait for something outside the test (a process, a server, the client's poller) may
 #: take before the test fails. It only turns a hang into a failure: nothing a test asserts
@@ -34,20 +35,33 @@ async def wait_until(condition: Callable[[], object], *, ceiling: float = CEILIN
             await anyio.sleep(0.01)
 
 
-async def drive(
-    clock: FakeClock, until: Callable[[], object], *, step: float = 0.05, ceiling: float = CEILING
-) -> None:
-    """Advance ``clock`` by ``step`` at a time until ``until()`` holds.
+def answered(client: ade_async.Client, sim: Simulator) -> bool:
+    """The simulator has answered every request the client has sent (faults included)."""
+    sent, seen = client.stats(), sim.stats()
+    reads = sent.polls_sent + sent.sweep_requests + sent.reads_sent
+    return seen.count("create") >= sent.creates_sent and seen.count("get") + seen.count("list") >= reads
 
-    For a client and a simulator that share one fake clock. Between steps, the loopback I/O the
-    last step set off gets real time to land, so how far the clock has moved when ``until()``
-    holds varies with the machine: a test keeps whatever must *not* happen yet (a deadline, a
-    slow job's end) hours of fake time away, far beyond any number of steps ``ceiling`` allows.
+
+async def drive(
+    clock: FakeClock,
+    client: ade_async.Client,
+    sim: Simulator,
+    until: Callable[[], object],
+    *,
+    step: float = 0.01,
+    ceiling: float = CEILING,
+) -> None:
+    """Advance ``clock``, shared by ``client`` and ``sim``, a step at a time until ``until()`` holds.
+
+    Each step waits until the simulator has answered every request the client sent, so a request
+    reaches the simulator at most a step of fake time after the client decided to send it, and
+    what happens when follows from the fake schedule alone, not from how fast the machine is.
+    ``ceiling`` (real seconds) only bounds a hang.
     """
     with anyio.fail_after(ceiling):
         while not until():
             await clock.advance(step)
-            await anyio.sleep(0.005)
+            await wait_until(lambda: answered(client, sim), ceiling=ceiling)
 
 
 @pytest.fixture

@@ -349,9 +349,9 @@ class TestExtractMany:
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(consume)
-                await drive(clock, lambda: len(outcomes) == len(inputs) - 1)  # all but the slow job
-                await clock.advance(7200.0)  # past its deadline, nowhere near its end
-                await drive(clock, lambda: len(outcomes) == len(inputs))
+                await drive(clock, client, sim, lambda: len(outcomes) == len(inputs) - 1)  # all but one
+                await clock.advance(7200.0)  # past the slow job's deadline, nowhere near its end
+                await drive(clock, client, sim, lambda: len(outcomes) == len(inputs))
         assert sorted(o.index for o in outcomes) == list(range(len(inputs)))
         by_index = {o.index: o for o in outcomes}
         first, third = by_index[0], by_index[2]

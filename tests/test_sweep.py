@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import CEILING, wait_until
+from conftest import drive, wait_until
 
 import ade_async
 from ade_async import PollPolicy, RateLimit
@@ -32,12 +32,6 @@ def policy(**kwargs: Any) -> PollPolicy:
         "sweep_min_age": 0.0,
     }
     return PollPolicy(**{**base, **kwargs})
-
-
-def answered(client: ade_async.Client, sim: Simulator) -> bool:
-    """The simulator has answered every poll and sweep the client has sent (faults included)."""
-    sent, seen = client.stats(), sim.stats()
-    return seen.count("get") + seen.count("list") >= sent.polls_sent + sent.sweep_requests
 
 
 async def run(
@@ -63,10 +57,7 @@ async def run(
             tg.start_soon(consume)
             # Every job is created before time starts to move, however long the creates take.
             await wait_until(lambda: client.stats().jobs_submitted == len(docs))
-            with anyio.fail_after(CEILING):
-                while len(outcomes) < len(docs):
-                    await clock.advance(0.01)
-                    await wait_until(lambda: answered(client, sim))
+            await drive(clock, client, sim, lambda: len(outcomes) == len(docs))
         return outcomes, client.stats()
 
 
