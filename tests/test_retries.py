@@ -117,15 +117,16 @@ async def test_create_with_unknown_outcome_is_never_resent() -> None:
 
 
 async def test_refused_connection_is_retried_then_raised() -> None:
+    # Bound, so nothing else can take the port during the test, but not listening: refused.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with ade_async.Client(
-        api_key="k", base_url=f"http://127.0.0.1:{port}", retry=QUICK_RETRY
-    ) as client:
-        with pytest.raises(ade_async.ConnectError):
-            await client.create_job("n: 1", schema=SCHEMA)
-        stats = client.stats()
+        async with ade_async.Client(
+            api_key="k", base_url=f"http://127.0.0.1:{port}", retry=QUICK_RETRY
+        ) as client:
+            with pytest.raises(ade_async.ConnectError):
+                await client.create_job("n: 1", schema=SCHEMA)
+            stats = client.stats()
     assert stats.creates_sent == 4
     assert stats.create_retries == 3
     assert stats.admission.in_flight == 0
