@@ -13,6 +13,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 import ade_async
 from ade_async.testing import FakeClock, Simulator
@@ -33,6 +35,31 @@ async def wait_until(condition: Callable[[], object], *, ceiling: float = CEILIN
     with anyio.fail_after(ceiling):
         while not condition():
             await anyio.sleep(0.01)
+
+
+class CreateHold:
+    """Holds every create ``sim`` receives, unanswered, until :meth:`release`.
+
+    Install it before the simulator starts. Unlike a "slow" fault, which answers after a fixed
+    time a stalled test can outlast, a held create stays on the wire exactly as long as the test
+    says, and closing the simulator does not wait out its sleep.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self.arrived = 0
+        self._released = anyio.Event()
+
+        @web.middleware
+        async def hold(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.method == "POST":
+                self.arrived += 1
+                await self._released.wait()
+            return await handler(request)
+
+        sim.app.middlewares.append(hold)
+
+    def release(self) -> None:
+        self._released.set()
 
 
 def answered(client: ade_async.Client, sim: Simulator) -> bool:

@@ -16,10 +16,8 @@ from typing import Any
 
 import anyio
 import pytest
-from aiohttp import web
-from aiohttp.typedefs import Handler
 from anyio.abc import ByteReceiveStream
-from conftest import CEILING, wait_until
+from conftest import CEILING, CreateHold, wait_until
 
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
@@ -619,21 +617,8 @@ async def test_job_timeout_exits_3_and_a_rerun_collects(tmp_path: Path, schema_f
 
 
 async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Path) -> None:
-    # Creates held on the wire until the test is over: the first ^C waits for them, the second
-    # must not. (A "slow" fault would do, but a simulator closing waits for its slow handlers.)
-    arrived = 0
-    release = anyio.Event()
-
-    @web.middleware
-    async def hold_creates(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal arrived
-        if request.method == "POST":
-            arrived += 1
-            await release.wait()
-        return await handler(request)
-
     sim = Simulator(SimulatorConfig(latency=(0.5, 0.5)))
-    sim.app.middlewares.append(hold_creates)
+    held = CreateHold(sim)  # the creates stay on the wire: the first ^C waits for them
     async with sim:
         make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
@@ -641,7 +626,7 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
         try:
             async with await anyio.open_process(command, env=environment()) as process:
                 assert process.stderr is not None
-                await wait_until(lambda: arrived == 3)  # every create is on the wire
+                await wait_until(lambda: held.arrived == 3)  # every create is on the wire
                 process.send_signal(signal.SIGINT)
                 await receive_until(process.stderr, "waiting for creates on the wire")
                 assert process.returncode is None  # still waiting for the creates on the wire
@@ -649,7 +634,7 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
                 with anyio.fail_after(CEILING):
                     code = await process.wait()
         finally:
-            release.set()
+            held.release()
         # 130, not 3: it left at once, without the answers to its creates.
         assert code == 130
         # The journal is consistent: those inputs are known to have been sent (a re-run reports
@@ -660,10 +645,12 @@ async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Pat
 async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_unknown(
     tmp_path: Path, schema_file: Path
 ) -> None:
-    # The create's answer is lost and its job runs for 20 s: the search for it cannot end before
-    # the job does. The first ^C must end the search at once, send nothing new (even though a
-    # resent create is allowed), and leave the input for the next run to look for.
-    async with Simulator(SimulatorConfig(latency=(0.2, 0.4))) as sim:
+    # The create's answer is lost and its job runs for 20 s of the simulator's clock, which stands
+    # still until the test moves it: the search for it cannot end before the job does. The first
+    # ^C must end the search at once, send nothing new (even though a resent create is allowed),
+    # and leave the input for the next run to look for.
+    clock = FakeClock()
+    async with Simulator(SimulatorConfig(latency=(0.2, 0.4)), clock=clock.now) as sim:
         make_tree(tmp_path / "docs", 1)
         (tmp_path / "docs" / "inv-0.md").write_text(invoice(0, "<!-- ade-sim: latency 20 -->"))
         out = tmp_path / "out"
@@ -673,21 +660,20 @@ async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_un
         )
         command += ["--search-time", "600"]
         async with await anyio.open_process(command, env=environment()) as process:
-            with anyio.fail_after(30):  # a hang bound: the search has begun once the list is read
-                while sim.stats().lists == 0:
-                    await anyio.sleep(0.02)
+            await wait_until(lambda: sim.stats().lists > 0)  # the search has begun
             process.send_signal(signal.SIGINT)
-            with anyio.fail_after(60):  # a hang bound; what matters is that the job still runs
+            assert process.stdout is not None
+            summary = json.loads(await receive_rest(process.stdout))
+            with anyio.fail_after(CEILING):  # a hang bound; what matters is that the job still runs
                 code = await process.wait()
             assert sim.stats().jobs_by_status.get("completed", 0) == 0  # the search did not wait
-            assert process.stdout is not None
-            summary = json.loads((await process.stdout.receive()).decode())
         assert code == 3
         assert summary["outcome_unknown"] == 1
         assert sim.stats().count("create") == 1  # nothing new was sent
         (row,) = journal_rows(out).values()
         assert row["state"] == "unknown"
         assert row["upload_tokens"]
+        await clock.advance(20.0)  # the job ends server-side
         # The next run looks again, finds the job by its token, and adopts it: one job in all.
         done = await cli(
             "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json", sim=sim
