@@ -430,9 +430,11 @@ async def test_a_bug_in_the_shared_gate_holds_admission_and_never_ends_the_clien
         redis_client=_BrokenScript(),  # type: ignore[arg-type]
     )
     async with running(shared):
-        with anyio.move_on_after(0.5) as waited:
-            await shared.acquire()
-        assert waited.cancel_called  # never admitted without the shared state
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(shared.acquire)
+            await wait_until(lambda: shared.stats().backend_errors >= 1)  # the bug has struck
+            assert shared.stats().waiting == 1  # never admitted without the shared state
+            tg.cancel_scope.cancel()
         stats = shared.stats()
         assert not stats.backend_available
         assert stats.backend_error is not None
