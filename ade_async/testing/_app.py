@@ -55,7 +55,15 @@ from ._forms import FormError, FormPart, parse_form
 from ._records import Exchange, FormField
 from ._state import Job, SimulatorState
 
-__all__ = ["JOBS_PATH", "JOBS_TIMELINE_PATH", "OUTPUTS_PATH", "STATE_KEY", "STATS_PATH", "build_app"]
+__all__ = [
+    "CLOCK_KEY",
+    "JOBS_PATH",
+    "JOBS_TIMELINE_PATH",
+    "OUTPUTS_PATH",
+    "STATE_KEY",
+    "STATS_PATH",
+    "build_app",
+]
 
 logger: Final = logging.getLogger("ade_async.testing")
 
@@ -67,6 +75,8 @@ STATS_PATH: Final = "/_simulator/stats"
 JOBS_TIMELINE_PATH: Final = "/_simulator/jobs"
 #: Where a simulator application keeps its :class:`SimulatorState`.
 STATE_KEY: Final = web.AppKey("ade_async.testing.state", SimulatorState)
+#: Where it keeps the clock its jobs, quota windows, list lag and output URLs live by.
+CLOCK_KEY: Final = web.AppKey[Callable[[], float]]("ade_async.testing.clock")
 
 #: Largest create body read; far above any Markdown a test sends.
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024
@@ -244,7 +254,7 @@ def _endpoint(endpoint: Endpoint, handle: _Handler) -> Callable[[web.Request], A
             status = int(fault)
             answer = _error(endpoint, status, f"Simulated server error ({status})")
         elif fault == "429":
-            wait = state.quota_wait(time.monotonic())
+            wait = state.quota_wait(request.app[CLOCK_KEY]())
             answer = _too_many(state, endpoint, state.config.fault_retry_after if wait is None else wait)
         elif fault == "404":
             answer = _error(endpoint, 404, "Job not found")
@@ -451,7 +461,7 @@ async def _create(request: web.Request, state: SimulatorState, ctx: _Context) ->
         )
 
     # From here on nothing awaits: the quota check and the acceptance are one atomic step.
-    now = time.monotonic()
+    now = request.app[CLOCK_KEY]()
     wait = state.quota_wait(now)
     if wait is not None:
         return _too_many(state, "create", wait)
@@ -526,7 +536,7 @@ async def _get(request: web.Request, state: SimulatorState, ctx: _Context) -> _A
     if job is None:
         # Seed 002: also when "the job belongs to a different API key".
         return _error("get", 404, "Job not found")
-    return _job_body(request, state, job, time.monotonic())
+    return _job_body(request, state, job, request.app[CLOCK_KEY]())
 
 
 def _int_query(
@@ -586,7 +596,9 @@ async def _list(request: web.Request, state: SimulatorState, ctx: _Context) -> _
         )
     if problems:
         return _unprocessable(*problems)
-    jobs, has_more = state.list_jobs(key, page=page, page_size=page_size, status=status, now=time.monotonic())
+    jobs, has_more = state.list_jobs(
+        key, page=page, page_size=page_size, status=status, now=request.app[CLOCK_KEY]()
+    )
     summaries = tuple(
         JobSummary(
             job_id=job.job_id,
@@ -615,7 +627,7 @@ async def _download(request: web.Request, state: SimulatorState, ctx: _Context) 
             "query string parameter or the Authorization header should be specified",
             code="InvalidArgument",
         )
-    job = state.redeem_output_token(request.match_info["token"], time.monotonic())
+    job = state.redeem_output_token(request.match_info["token"], request.app[CLOCK_KEY]())
     if job is None or job.result is None:
         return _error("download", 403, "Request has expired", code="AccessDenied")
     state.downloads += 1
@@ -630,7 +642,7 @@ async def _stats(request: web.Request) -> web.Response:
     any rolling window of that length.
     """
     state = request.app[STATE_KEY]
-    stats = state.stats(time.monotonic())
+    stats = state.stats(request.app[CLOCK_KEY]())
     periods: list[float] = []
     for item in request.query.get("windows", "").split(","):
         if item.strip():
@@ -658,8 +670,8 @@ async def _stats(request: web.Request) -> web.Response:
 async def _jobs(request: web.Request) -> web.Response:
     """``GET /_simulator/jobs``: every job's timeline, for out-of-process benchmarks.
 
-    Times are ``time.monotonic()`` seconds of the simulator process (CLOCK_MONOTONIC on Linux, so
-    comparable with another process's ``time.monotonic()`` on the same host): when each job was
+    Times are seconds of the simulator's clock, by default ``time.monotonic()`` (CLOCK_MONOTONIC on
+    Linux, so comparable with another process's ``time.monotonic()`` on the same host): when each job was
     created and when it reaches (or will reach) its terminal status. Each job also names its upload
     (``filename``, ``content_sha256``), so a harness can tell which input made which job.
     """
@@ -682,11 +694,14 @@ async def _jobs(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------------------
 
 
-def build_app(config: SimulatorConfig | None = None) -> tuple[web.Application, SimulatorState]:
+def build_app(
+    config: SimulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> tuple[web.Application, SimulatorState]:
     """A fresh simulator application and the state its handlers share.
 
     Mount the application anywhere aiohttp serves one (``web.AppRunner``,
     ``aiohttp.test_utils.TestServer``); :class:`Simulator` does this on a loopback port.
+    ``clock`` is the monotonic time the simulator lives by (see :class:`Simulator`).
 
     Example::
 
@@ -696,6 +711,7 @@ def build_app(config: SimulatorConfig | None = None) -> tuple[web.Application, S
     state = SimulatorState(config if config is not None else SimulatorConfig())
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = state
+    app[CLOCK_KEY] = clock
     downloader = _Downloader()
     app[_DOWNLOADER_KEY] = downloader
     app.on_cleanup.append(downloader.close)
