@@ -183,7 +183,7 @@ def core_benchmark(jobs: int = 100_000, decisions: int = 1_000_000) -> dict[str,
     before = tracemalloc.take_snapshot()
     schedule = PollSchedule(policy, random.Random(1))
     for i in range(jobs):
-        schedule.watch(f"{i:036d}", 0.0, deadline=1800.0)
+        schedule.watch(f"{i:036d}", 0.0, timeout=1800.0)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     core_bytes = sum(stat.size_diff for stat in after.compare_to(before, "filename")) / jobs

@@ -16,8 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import ByteReceiveStream
+from conftest import CEILING, CreateHold, wait_until
 
-from ade_async.testing import Faults, Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -92,6 +94,24 @@ def hold_lock(out: Path) -> Iterator[None]:
         held.write("pid 4242")
         held.flush()
         yield
+
+
+async def receive_until(stream: ByteReceiveStream, text: str) -> str:
+    """What ``stream`` says up to and including ``text`` (a process's stderr, as it goes)."""
+    seen = b""
+    with anyio.fail_after(CEILING):
+        while text.encode() not in seen:
+            seen += await stream.receive()
+    return seen.decode(errors="replace")
+
+
+async def receive_rest(stream: ByteReceiveStream) -> str:
+    """Everything ``stream`` says until the process closes it."""
+    seen = b""
+    with anyio.fail_after(CEILING):
+        async for chunk in stream:
+            seen += chunk
+    return seen.decode(errors="replace")
 
 
 def journal_rows(out: Path) -> dict[str, dict[str, Any]]:
@@ -330,23 +350,23 @@ async def test_a_second_run_on_the_same_folder_refuses(
 
 
 async def test_interrupt_records_jobs_and_a_rerun_collects_them(tmp_path: Path, schema_file: Path) -> None:
-    async with Simulator(SimulatorConfig(latency=(2.0, 2.5))) as sim:
+    clock = FakeClock()  # the jobs run until the test moves this clock, however slow the machine
+    async with Simulator(SimulatorConfig(latency=(2.0, 2.5)), clock=clock.now) as sim:
         make_tree(tmp_path / "docs", 6)
         out = tmp_path / "out"
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
-            with anyio.fail_after(10):
-                while sim.stats().jobs_total < 6:
-                    await anyio.sleep(0.05)
+            await wait_until(lambda: sim.stats().jobs_total == 6)
             process.send_signal(signal.SIGINT)
-            with anyio.fail_after(10):
-                code = await process.wait()
             assert process.stderr is not None
-            stderr = (await process.stderr.receive()).decode()
+            stderr = await receive_rest(process.stderr)
+            with anyio.fail_after(CEILING):
+                code = await process.wait()
         assert code == 3, stderr
         assert "continue server-side" in stderr or "run the same command again" in stderr
         rows = journal_rows(out)
         assert {row["state"] for row in rows.values()} == {"submitted"}
+        await clock.advance(2.5)  # the jobs end server-side
         done = await cli(
             "extract",
             tmp_path / "docs",
@@ -403,21 +423,22 @@ def test_crash_trials_count_a_leftover_temporary_file_as_a_problem(
 async def test_a_kill_while_creates_await_their_answer_then_resume_adopts_the_jobs(
     tmp_path: Path, schema_file: Path
 ) -> None:
-    # The answers are lost and the list lags: the killed run is still looking for the jobs.
-    async with Simulator(SimulatorConfig(latency=(0.2, 0.5), list_lag=2.0)) as sim:
+    # The answers are lost and the list lags: the killed run is still looking for the jobs (the
+    # list cannot show them before the test moves the simulator's clock).
+    clock = FakeClock()
+    async with Simulator(SimulatorConfig(latency=(0.2, 0.5), list_lag=2.0), clock=clock.now) as sim:
         make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
         sim.inject("create", "lost_response", count=3)
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
         async with await anyio.open_process(command, env=environment()) as process:
-            with anyio.fail_after(20):
-                while sim.stats().jobs_total < 3:
-                    await anyio.sleep(0.02)
+            await wait_until(lambda: sim.stats().jobs_total == 3)
             process.kill()
             await process.wait()
         rows = journal_rows(out)
         assert {row["state"] for row in rows.values()} == {"submitting"}
         assert all(row["upload_tokens"] for row in rows.values())
+        await clock.advance(3.0)  # the list shows the jobs now, and they have ended
         done = await cli(
             "extract",
             tmp_path / "docs",
@@ -467,30 +488,35 @@ async def test_an_unfound_job_fails_resumably_and_is_resubmitted_only_when_allow
     assert not list(out.rglob("*.error.json"))
 
 
-async def test_plain_progress_lines_when_not_a_terminal(
-    sim: Simulator, tmp_path: Path, schema_file: Path
-) -> None:
+async def test_plain_progress_lines_when_not_a_terminal(tmp_path: Path, schema_file: Path) -> None:
     make_tree(tmp_path / "docs", 4)
     out = tmp_path / "out"
-    done = await cli(
-        "extract",
-        tmp_path / "docs",
-        "--schema",
-        schema_file,
-        "--out",
-        out,
-        "--progress-interval",
-        "0.2",
-        sim=sim,
-        check_exit=0,
-    )
-    lines = [line for line in done.stderr.splitlines() if " done | " in line]
-    assert lines
-    assert "waiting on the quota" in lines[0]
-    assert "4 inputs" in done.stderr  # the summary
-    quiet = await cli(
-        "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--quiet", sim=sim, check_exit=0
-    )
+    clock = FakeClock()  # the jobs run until a progress line has been seen
+    async with Simulator(SimulatorConfig(latency=(0.1, 0.4)), clock=clock.now) as sim:
+        command = extract_command(sim, tmp_path / "docs", schema_file, out, "--progress-interval", "0.2")
+        async with await anyio.open_process(command, env=environment()) as process:
+            assert process.stderr is not None
+            stderr = await receive_until(process.stderr, " done | ")
+            await wait_until(lambda: sim.stats().jobs_total == 4)
+            await clock.advance(0.4)
+            stderr += await receive_rest(process.stderr)
+            with anyio.fail_after(CEILING):
+                assert await process.wait() == 0, stderr
+        lines = [line for line in stderr.splitlines() if " done | " in line]
+        assert lines
+        assert "waiting on the quota" in lines[0]
+        assert "4 inputs" in stderr  # the summary
+        quiet = await cli(
+            "extract",
+            tmp_path / "docs",
+            "--schema",
+            schema_file,
+            "--out",
+            out,
+            "--quiet",
+            sim=sim,
+            check_exit=0,
+        )
     assert quiet.stderr == ""
 
 
@@ -568,7 +594,8 @@ async def test_simulate_runs_the_examples_without_a_key(tmp_path: Path) -> None:
 
 
 async def test_job_timeout_exits_3_and_a_rerun_collects(tmp_path: Path, schema_file: Path) -> None:
-    async with Simulator(SimulatorConfig(latency=(1.5, 1.5))) as sim:
+    clock = FakeClock()  # the jobs cannot end before the timeout, however slow the machine
+    async with Simulator(SimulatorConfig(latency=(1.5, 1.5)), clock=clock.now) as sim:
         make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
         command: list[str | Path] = [
@@ -583,42 +610,47 @@ async def test_job_timeout_exits_3_and_a_rerun_collects(tmp_path: Path, schema_f
         first = await cli(*command, "--job-timeout", "0.3", sim=sim, check_exit=3)
         assert json.loads(first.stdout)["pending"] == 3
         assert "continue server-side" in first.stderr
-        await anyio.sleep(1.5)
+        await clock.advance(1.5)  # the jobs end server-side
         second = await cli(*command, sim=sim, check_exit=0)
         assert json.loads(second.stdout)["completed"] == 3
         assert sim.stats().jobs_total == 3  # collected by job id
 
 
 async def test_a_second_interrupt_exits_at_once(tmp_path: Path, schema_file: Path) -> None:
-    config = SimulatorConfig(latency=(0.5, 0.5), faults=Faults(slow_seconds=4.0))
-    async with Simulator(config) as sim:
-        sim.inject("create", "slow", count=3)  # creates on the wire for 4 s: the first ^C waits for them
+    sim = Simulator(SimulatorConfig(latency=(0.5, 0.5)))
+    held = CreateHold(sim)  # the creates stay on the wire: the first ^C waits for them
+    async with sim:
         make_tree(tmp_path / "docs", 3)
         out = tmp_path / "out"
         command = extract_command(sim, tmp_path / "docs", schema_file, out, "--quiet")
-        async with await anyio.open_process(command, env=environment()) as process:
-            with anyio.fail_after(10):
-                while "submitting" not in journal_states_so_far(out):
-                    await anyio.sleep(0.05)
-            process.send_signal(signal.SIGINT)
-            await anyio.sleep(0.3)
-            assert process.returncode is None  # still waiting for the creates on the wire
-            process.send_signal(signal.SIGINT)
-            with anyio.fail_after(2.5):  # at once, not after the 4 s creates
-                code = await process.wait()
+        try:
+            async with await anyio.open_process(command, env=environment()) as process:
+                assert process.stderr is not None
+                await wait_until(lambda: held.arrived == 3)  # every create is on the wire
+                process.send_signal(signal.SIGINT)
+                await receive_until(process.stderr, "waiting for creates on the wire")
+                assert process.returncode is None  # still waiting for the creates on the wire
+                process.send_signal(signal.SIGINT)
+                with anyio.fail_after(CEILING):
+                    code = await process.wait()
+        finally:
+            held.release()
+        # 130, not 3: it left at once, without the answers to its creates.
         assert code == 130
         # The journal is consistent: those inputs are known to have been sent (a re-run reports
         # them as possible duplicates if it cannot tell).
-        assert "submitting" in {row["state"] for row in journal_rows(out).values()}
+        assert {row["state"] for row in journal_rows(out).values()} == {"submitting"}
 
 
 async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_unknown(
     tmp_path: Path, schema_file: Path
 ) -> None:
-    # The create's answer is lost and its job runs for 20 s: the search for it cannot end before
-    # the job does. The first ^C must end the search at once, send nothing new (even though a
-    # resent create is allowed), and leave the input for the next run to look for.
-    async with Simulator(SimulatorConfig(latency=(0.2, 0.4))) as sim:
+    # The create's answer is lost and its job runs for 20 s of the simulator's clock, which stands
+    # still until the test moves it: the search for it cannot end before the job does. The first
+    # ^C must end the search at once, send nothing new (even though a resent create is allowed),
+    # and leave the input for the next run to look for.
+    clock = FakeClock()
+    async with Simulator(SimulatorConfig(latency=(0.2, 0.4)), clock=clock.now) as sim:
         make_tree(tmp_path / "docs", 1)
         (tmp_path / "docs" / "inv-0.md").write_text(invoice(0, "<!-- ade-sim: latency 20 -->"))
         out = tmp_path / "out"
@@ -628,21 +660,20 @@ async def test_an_interrupt_stops_a_search_at_once_sends_nothing_and_journals_un
         )
         command += ["--search-time", "600"]
         async with await anyio.open_process(command, env=environment()) as process:
-            with anyio.fail_after(30):  # a hang bound: the search has begun once the list is read
-                while sim.stats().lists == 0:
-                    await anyio.sleep(0.02)
+            await wait_until(lambda: sim.stats().lists > 0)  # the search has begun
             process.send_signal(signal.SIGINT)
-            with anyio.fail_after(60):  # a hang bound; what matters is that the job still runs
+            assert process.stdout is not None
+            summary = json.loads(await receive_rest(process.stdout))
+            with anyio.fail_after(CEILING):  # a hang bound; what matters is that the job still runs
                 code = await process.wait()
             assert sim.stats().jobs_by_status.get("completed", 0) == 0  # the search did not wait
-            assert process.stdout is not None
-            summary = json.loads((await process.stdout.receive()).decode())
         assert code == 3
         assert summary["outcome_unknown"] == 1
         assert sim.stats().count("create") == 1  # nothing new was sent
         (row,) = journal_rows(out).values()
         assert row["state"] == "unknown"
         assert row["upload_tokens"]
+        await clock.advance(20.0)  # the job ends server-side
         # The next run looks again, finds the job by its token, and adopts it: one job in all.
         done = await cli(
             "extract", tmp_path / "docs", "--schema", schema_file, "--out", out, "--json", sim=sim

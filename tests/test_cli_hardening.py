@@ -38,7 +38,7 @@ from ade_async.cli._discover import Input, UsageError, discover
 from ade_async.cli._extract import ExtractOptions, run_extract
 from ade_async.providers.landingai import markdown as _markdown
 from ade_async.providers.landingai import provider as _landingai
-from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 from ade_async.testing.landingai._state import SimulatorState
 
 pytestmark = pytest.mark.anyio
@@ -155,46 +155,49 @@ async def test_the_command_does_no_blocking_work_on_the_event_loop(
 
 
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While a job runs only its handle is kept: its content (up to 50 MiB) is not."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "slow.md").write_text(invoice(1, "<!-- ade-sim: latency 3 -->"))
-    held: list[bytes] = []
-    real_inspect = _extract._inspect_input
+    clock = FakeClock()  # the simulator's: the job runs until the test has looked
+    async with Simulator(SimulatorConfig(latency=(0.1, 0.3)), clock=clock.now) as sim:
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "slow.md").write_text(invoice(1, "<!-- ade-sim: latency 3 -->"))
+        held: list[bytes] = []
+        real_inspect = _extract._inspect_input
 
-    def inspect(*args: Any) -> Any:
-        inspected = real_inspect(*args)
-        held.append(inspected.content)
-        return inspected
+        def inspect(*args: Any) -> Any:
+            inspected = real_inspect(*args)
+            held.append(inspected.content)
+            return inspected
 
-    runs: list[Any] = []
+        runs: list[Any] = []
 
-    class Run(_extract._Run):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            runs.append(self)
+        class Run(_extract._Run):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                runs.append(self)
 
-    monkeypatch.setattr(_extract, "_inspect_input", inspect)
-    monkeypatch.setattr(_extract, "_Run", Run)
-    options = options_for(sim, docs, tmp_path / "out")
-    referrers: list[Any] = []
-    async with anyio.create_task_group() as tasks:
-        outcome: dict[str, Any] = {}
+        monkeypatch.setattr(_extract, "_inspect_input", inspect)
+        monkeypatch.setattr(_extract, "_Run", Run)
+        options = options_for(sim, docs, tmp_path / "out")
+        referrers: list[Any] = []
+        async with anyio.create_task_group() as tasks:
+            outcome: dict[str, Any] = {}
 
-        async def run() -> None:
-            outcome["code"], outcome["summary"] = await extract(options)
+            async def run() -> None:
+                outcome["code"], outcome["summary"] = await extract(options)
 
-        tasks.start_soon(run)
-        # The create was answered and the input now waits for its job (3 s): in flight.
-        await until(lambda: bool(runs) and runs[0].tally.in_flight == 1)
-        assert sim.stats().jobs_total == 1
-        gc.collect()
-        referrers = [r for r in gc.get_referrers(held[0]) if r is not held]
-        assert sim.stats().jobs_by_status.get("completed", 0) == 0  # checked while the job ran
-    assert outcome["code"] == 0, outcome
-    assert referrers == [], "the input's bytes are still held while its job runs"
+            tasks.start_soon(run)
+            # The create was answered and the input now waits for its job (3 s): in flight.
+            await until(lambda: bool(runs) and runs[0].tally.in_flight == 1)
+            assert sim.stats().jobs_total == 1
+            gc.collect()
+            referrers = [r for r in gc.get_referrers(held[0]) if r is not held]
+            assert sim.stats().jobs_by_status.get("completed", 0) == 0  # checked while the job ran
+            await clock.advance(3.0)  # now the job ends
+        assert outcome["code"] == 0, outcome
+        assert referrers == [], "the input's bytes are still held while its job runs"
 
 
 @settings(max_examples=400, deadline=None)

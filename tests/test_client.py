@@ -10,12 +10,13 @@ from typing import Any
 import anyio
 import pytest
 from aiohttp import web
+from conftest import CEILING
 
 import ade_async
 from ade_async.providers import landingai
 from ade_async.providers.landingai import LandingAI, LandingAIOptions
 from ade_async.providers.landingai.tokens import tag_filename, token_of
-from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,8 @@ async def client(sim: Simulator) -> AsyncIterator[ade_async.Client]:
 
 
 async def wait_terminal(client: ade_async.Client, job_id: str) -> ade_async.JobSnapshot:
-    with anyio.fail_after(10):
+    """Get the job until it has ended (tens of milliseconds; the ceiling only bounds a hang)."""
+    with anyio.fail_after(CEILING):
         while True:
             job = await client.get_job(job_id)
             if job.is_terminal:
@@ -138,16 +140,17 @@ async def test_cancelled_job(client: ade_async.Client) -> None:
         await client.fetch_result(job)
 
 
-async def test_unknown_status_is_kept_and_not_terminal(client: ade_async.Client) -> None:
-    doc = INVOICE + "<!-- ade-sim: latency 30 -->\n<!-- ade-sim: status queued_for_gpu -->\n"
-    job_id = await client.create_job(doc, schema=SCHEMA)
-    with anyio.fail_after(5):
-        while (job := await client.get_job(job_id)).status == "pending":
-            await anyio.sleep(0.05)
-    assert job.status == "queued_for_gpu"
-    assert not job.is_terminal
-    with pytest.raises(ade_async.JobNotFinishedError) as info:
-        await client.fetch_result(job)
+async def test_unknown_status_is_kept_and_not_terminal() -> None:
+    clock = FakeClock()
+    async with Simulator(FAST, clock=clock.now) as sim, raw_client(sim) as client:
+        doc = INVOICE + "<!-- ade-sim: latency 30 -->\n<!-- ade-sim: status queued_for_gpu -->\n"
+        job_id = await client.create_job(doc, schema=SCHEMA)
+        await clock.advance(1.0)  # past the pending phase (at most 30 % of 50 ms), long before the end
+        job = await client.get_job(job_id)
+        assert job.status == "queued_for_gpu"
+        assert not job.is_terminal
+        with pytest.raises(ade_async.JobNotFinishedError) as info:
+            await client.fetch_result(job)
     assert info.value.status == "queued_for_gpu"
 
 
@@ -349,8 +352,9 @@ async def test_markdown_url(client: ade_async.Client) -> None:
 
 
 async def test_list_jobs_pages_through_everything() -> None:
+    # On a clock that stands still, every job is still pending when listed, however slow the creates.
     async with (
-        Simulator(SimulatorConfig(latency=(5.0, 5.0))) as sim,
+        Simulator(SimulatorConfig(latency=(5.0, 5.0)), clock=FakeClock().now) as sim,
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
         created = {await client.create_job(INVOICE, schema=SCHEMA) for _ in range(7)}

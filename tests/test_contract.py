@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 import ade_async
 from ade_async.providers.landingai import LandingAIOptions
-from ade_async.testing import Exchange, Simulator, SimulatorConfig
+from ade_async.testing import Exchange, FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -62,8 +61,9 @@ def check(spec: dict[str, Any], schema: dict[str, Any], instance: Any) -> None:
 async def exchanges() -> AsyncIterator[list[Exchange]]:
     """Drive every endpoint and outcome through the real client, recording the wire traffic."""
     config = SimulatorConfig(latency=(0.01, 0.03), record=True, retry_after="ms")
+    clock = FakeClock()  # the simulator's: jobs end when the fixture moves it
     async with (
-        Simulator(config) as sim,
+        Simulator(config, clock=clock.now) as sim,
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
         ok = await client.create_job(DOC, schema=SCHEMA, options=LandingAIOptions(model="extract-latest"))
@@ -76,10 +76,9 @@ async def exchanges() -> AsyncIterator[list[Exchange]]:
         )
         pending = await client.create_job(DOC + "<!-- ade-sim: latency 60 -->", schema=SCHEMA)
         await client.get_job(pending)
-        with anyio.fail_after(10):
-            for job_id in (ok, partial, failed, big):
-                while not (await client.get_job(job_id)).is_terminal:
-                    await anyio.sleep(0.02)
+        await clock.advance(1.0)  # past every short job's end, long before the 60 s one's
+        for job_id in (ok, partial, failed, big):
+            assert (await client.get_job(job_id)).is_terminal
         [job async for job in client.list_jobs(page_size=2)]
         [job async for job in client.list_jobs(status="completed")]
         for bad in ({"document": DOC, "schema": "[1]"}, {"schema": SCHEMA}, {"document": DOC, "schema": "{"}):

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ import aiohttp
 import anyio
 import pytest
 import uvicorn
+from conftest import CEILING, drive, wait_until
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
@@ -41,7 +42,7 @@ from ade_async.fastapi import (
     submit_or_503,
 )
 from ade_async.providers import landingai
-from ade_async.testing import Faults, Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Faults, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -119,8 +120,8 @@ async def serving(app: Any) -> AsyncIterator[Served]:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     served = Served(f"http://127.0.0.1:{sock.getsockname()[1]}", server, task)
     try:
-        with anyio.fail_after(10):
-            while not server.started:
+        with anyio.fail_after(CEILING):
+            while not server.started:  # uvicorn offers a flag, nothing to await
                 if task.done():
                     await task
                     raise RuntimeError("uvicorn stopped during startup")
@@ -128,7 +129,7 @@ async def serving(app: Any) -> AsyncIterator[Served]:
         yield served
     finally:
         server.should_exit = True
-        with anyio.fail_after(15):
+        with anyio.fail_after(CEILING):
             await task
         sock.close()
 
@@ -153,12 +154,6 @@ async def post(http: aiohttp.ClientSession, url: str, body: str, **params: Any) 
         return answer.status, await answer.json(), answer.headers
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(10):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
 def client_of(app: Any) -> ade_async.Client:
     client = app.state.ade_client
     assert isinstance(client, ade_async.Client)
@@ -178,28 +173,35 @@ def ade_tasks() -> list[asyncio.Task[Any]]:
 # --- the shared client -------------------------------------------------------------------------------
 
 
-async def test_200_concurrent_requests_share_one_client_within_the_quota(
-    sim: Simulator, http: aiohttp.ClientSession
-) -> None:
-    app = make_app(sim)
-    async with serving(app) as served:
-        answers = await asyncio.gather(*(post(http, served.url, doc(n)) for n in range(200)))
-        stats = client_of(app).stats()
+async def test_200_concurrent_requests_share_one_client_within_the_quota(http: aiohttp.ClientSession) -> None:
+    # The client and the simulator share one fake clock, moved once the simulator has answered
+    # what was sent: a create arrives within a step (50 ms) of its admission however loaded the
+    # machine, so the quota windows agree on both sides of the wire.
+    clock = FakeClock()
+    config = SimulatorConfig(latency=(0.05, 0.3), quota=((QUOTA, 1.0),))
+    async with Simulator(config, clock=clock.now) as sim:
+        app = make_app(sim, clock=clock)
+        async with serving(app) as served:
+            requests = [asyncio.create_task(post(http, served.url, doc(n))) for n in range(200)]
+            client = client_of(app)
+            await drive(clock, client, sim, lambda: all(r.done() for r in requests), step=0.05)
+            answers = [r.result() for r in requests]
+            stats = client.stats()
 
-    assert [status for status, _, _ in answers] == [200] * 200
-    for number, (_, body, _) in enumerate(answers):
-        assert body["extraction"] == {"invoice_number": f"INV-{number}", "total": number + 0.5}
-    assert len({body["job_id"] for _, body, _ in answers}) == 200
-    # One client did it all, and the quota held on the server's side of the wire.
-    simulated = sim.stats()
-    assert simulated.creates_accepted == 200
-    assert stats.creates_accepted == 200
-    assert stats.jobs_submitted == 200
-    assert stats.jobs_completed == 200
-    assert simulated.rate_limited == 0
-    assert stats.creates_rate_limited == 0
-    assert sim.max_creates_in_window(1.0) <= QUOTA
-    assert simulated.duplicate_jobs == 0
+        assert [status for status, _, _ in answers] == [200] * 200
+        for number, (_, body, _) in enumerate(answers):
+            assert body["extraction"] == {"invoice_number": f"INV-{number}", "total": number + 0.5}
+        assert len({body["job_id"] for _, body, _ in answers}) == 200
+        # One client did it all, and the quota held on the server's side of the wire.
+        simulated = sim.stats()
+        assert simulated.creates_accepted == 200
+        assert stats.creates_accepted == 200
+        assert stats.jobs_submitted == 200
+        assert stats.jobs_completed == 200
+        assert simulated.rate_limited == 0
+        assert stats.creates_rate_limited == 0
+        assert sim.max_creates_in_window(1.0) <= QUOTA
+        assert simulated.duplicate_jobs == 0
 
 
 # --- errors as HTTP answers ------------------------------------------------------------------------
@@ -220,7 +222,7 @@ async def test_errors_become_http_answers(sim: Simulator, http: aiohttp.ClientSe
         assert body["error"] == "invalid_schema"
         assert body["problems"]
 
-        status, body, _ = await post(http, served.url, doc(3, "<!-- ade-sim: latency 5 -->"), deadline=0.3)
+        status, body, _ = await post(http, served.url, doc(3, "<!-- ade-sim: latency 3600 -->"), timeout=0.3)
         assert status == 504
         assert body["error"] == "job_timeout"
         # The job id is what lets the caller collect the job later.
@@ -237,31 +239,40 @@ async def test_errors_become_http_answers(sim: Simulator, http: aiohttp.ClientSe
     assert sim.stats().rate_limited == 0
 
 
-async def test_fail_fast_on_quota_answers_503_with_retry_after(
-    sim: Simulator, http: aiohttp.ClientSession
-) -> None:
-    app = make_app(sim)
-    async with serving(app) as served:
-        # Twice the per-second quota at once, each allowed to wait 0.2 s for admission: the
-        # first QUOTA go through, the rest cannot be admitted in time and are refused.
-        answers = await asyncio.gather(
-            *(post(http, served.url, doc(n), max_wait=0.2) for n in range(2 * QUOTA))
-        )
-        admission = client_of(app).stats().admission
+async def test_fail_fast_on_quota_answers_503_with_retry_after(http: aiohttp.ClientSession) -> None:
+    # The quota's windows run on a fake clock that stands still until every request has been
+    # admitted or refused: however slowly the requests arrive, the window cannot slide meanwhile.
+    clock = FakeClock()
+    config = SimulatorConfig(latency=(0.05, 0.3), quota=((QUOTA, 1.0),))
+    async with Simulator(config, clock=clock.now) as sim:
+        app = make_app(sim, clock=clock)
+        async with serving(app) as served:
+            # Twice the per-second quota at once, each allowed to wait 0.2 s for admission: the
+            # first QUOTA go through, the rest cannot be admitted in time and are refused.
+            requests = [
+                asyncio.create_task(post(http, served.url, doc(n), max_wait=0.2)) for n in range(2 * QUOTA)
+            ]
+            client = client_of(app)
+            await wait_until(
+                lambda: sum(r.done() for r in requests) + sim.stats().count("create") == 2 * QUOTA
+            )
+            await drive(clock, client, sim, lambda: all(r.done() for r in requests), step=0.05)
+            answers = [r.result() for r in requests]
+            admission = client.stats().admission
 
-    ok = [body for status, body, _ in answers if status == 200]
-    refused = [(body, headers) for status, body, headers in answers if status == 503]
-    assert len(ok) + len(refused) == 2 * QUOTA
-    assert QUOTA <= len(ok) < 2 * QUOTA
-    for body, headers in refused:
-        assert body["error"] == "quota_exhausted"
-        assert headers["Retry-After"] == "1"
-        assert body["retry_after"] == 1
-    # Refused requests sent nothing and left nothing queued or counted.
-    assert sim.stats().creates_accepted == len(ok)
-    assert admission.waiting == 0
-    assert admission.admitted == len(ok)
-    assert sim.stats().rate_limited == 0
+        ok = [body for status, body, _ in answers if status == 200]
+        refused = [(body, headers) for status, body, headers in answers if status == 503]
+        assert len(ok) + len(refused) == 2 * QUOTA
+        assert len(ok) == QUOTA
+        for body, headers in refused:
+            assert body["error"] == "quota_exhausted"
+            assert headers["Retry-After"] == "1"
+            assert body["retry_after"] == 1
+        # Refused requests sent nothing and left nothing queued or counted.
+        assert sim.stats().creates_accepted == len(ok)
+        assert admission.waiting == 0
+        assert admission.admitted == len(ok)
+        assert sim.stats().rate_limited == 0
 
 
 async def test_a_429_pause_longer_than_max_wait_refuses_at_once() -> None:
@@ -280,7 +291,7 @@ async def test_a_429_pause_longer_than_max_wait_refuses_at_once() -> None:
         # This create went out and was refused with 429: no job was made, so it is back to waiting
         # for admission, which max_wait bounds again: a 503 rather than a 30 s hold.
         second = asyncio.create_task(submit_or_503(client, doc(2), schema=SCHEMA, max_wait=1))
-        await until(lambda: client.stats().creates_rate_limited == 1)
+        await wait_until(lambda: client.stats().creates_rate_limited == 1)
         with pytest.raises(QuotaExhaustedError) as info:
             await submit_or_503(client, doc(3), schema=SCHEMA, max_wait=1)
         assert info.value.retry_after is not None
@@ -308,7 +319,7 @@ async def test_a_search_for_a_lost_create_is_shielded_and_ended_by_closing() -> 
             lossy_sim.inject("create", "lost_response")
             lossy_sim.inject("list", "500", count=100_000)  # the job cannot be found
             searching = asyncio.create_task(submit_or_503(client, doc(1), schema=SCHEMA, max_wait=0.1))
-            await until(lambda: lossy_sim.stats().count("list") > 2)
+            await wait_until(lambda: lossy_sim.stats().count("list") > 2)
             assert not searching.done()  # max_wait passed long ago: the search goes on
         with pytest.raises(ade_async.ClientClosedError):
             await searching
@@ -331,13 +342,21 @@ async def test_max_wait_never_cuts_a_create_on_the_wire() -> None:
         assert (await handle).extraction["invoice_number"] == "INV-2"
 
         # The caller's own cancellation leaves the create on the wire to the client: it lands,
-        # and the job it made is watched (and reported) rather than lost.
+        # and the job it made is watched (and reported) rather than lost. The caller gives up
+        # once the create is on the wire.
         slow_sim.inject("create", "slow")
-        with anyio.move_on_after(0.2) as caller:
-            await submit_or_503(client, doc(3), schema=SCHEMA, max_wait=5)
-            await anyio.sleep(10)
+
+        async def give_up_once_sent(caller: anyio.CancelScope) -> None:
+            await wait_until(lambda: slow_sim.stats().faults.get("slow") == 2)
+            caller.cancel()
+
+        async with anyio.create_task_group() as tg:
+            with anyio.CancelScope() as caller:
+                tg.start_soon(give_up_once_sent, caller)
+                await submit_or_503(client, doc(3), schema=SCHEMA, max_wait=5)
+                await anyio.sleep_forever()
         assert caller.cancelled_caught
-        await until(lambda: client.stats().jobs_abandoned == 1)
+        await wait_until(lambda: client.stats().jobs_abandoned == 1)
         (late,) = client.stats().abandoned_job_ids
         assert (await client.watch(late)).extraction["invoice_number"] == "INV-3"
         assert client.stats().creates_sent == 3
@@ -458,30 +477,36 @@ async def test_error_response_can_name_the_job() -> None:
 # --- lifecycle -----------------------------------------------------------------------------------------
 
 
-async def test_shutdown_answers_pending_requests_and_leaves_no_task(
-    sim: Simulator, http: aiohttp.ClientSession
-) -> None:
+async def test_shutdown_answers_pending_requests_and_leaves_no_task(http: aiohttp.ClientSession) -> None:
     before = set(asyncio.all_tasks())
-    app = make_app(sim, shutdown_grace=1.0)
-    async with serving(app) as served:
-        slow = [
-            asyncio.create_task(post(http, served.url, doc(n, "<!-- ade-sim: latency 60 -->")))
-            for n in range(5)
-        ]
-        quick = asyncio.create_task(post(http, served.url, doc(9, "<!-- ade-sim: latency 0.2 -->")))
-        client = client_of(app)
-        await until(lambda: client.stats().jobs_submitted == 6)
-        # What a stop signal does: the server stops (after its requests are answered) and the
-        # client closes, after a grace in which the quick job can still end.
-        served.server.should_exit = True
-        await close_client(app)
-        with anyio.fail_after(10):
-            answers = await asyncio.gather(*slow)
-            quick_answer = await quick
-        with pytest.raises(ade_async.ClientClosedError):
-            client.stats()
-        with pytest.raises(ade_async.ClientClosedError):
-            get_client(Request({"type": "http", "app": app}))
+    clock = FakeClock()  # the simulator's: its jobs end only when the test says
+    async with Simulator(SimulatorConfig(latency=(0.05, 0.3)), clock=clock.now) as held:
+        app = make_app(held, shutdown_grace=3600)
+        async with serving(app) as served:
+            slow = [
+                asyncio.create_task(post(http, served.url, doc(n, "<!-- ade-sim: latency 60 -->")))
+                for n in range(5)
+            ]
+            quick = asyncio.create_task(post(http, served.url, doc(9, "<!-- ade-sim: latency 0.2 -->")))
+            client = client_of(app)
+            await wait_until(lambda: client.stats().jobs_submitted == 6)
+            # What a stop signal does: the server stops (after its requests are answered) and the
+            # client closes, after a grace in which the quick job can still end ...
+            served.server.should_exit = True
+            closing = asyncio.create_task(close_client(app))
+            await clock.advance(0.2)
+            with anyio.fail_after(CEILING):
+                quick_answer = await quick
+            assert not closing.done()  # the grace runs on for the jobs still watched
+            # ... which a shorter grace (a second signal, say) cuts short.
+            await close_client(app, grace=0)
+            with anyio.fail_after(CEILING):
+                await closing
+                answers = await asyncio.gather(*slow)
+            with pytest.raises(ade_async.ClientClosedError):
+                client.stats()
+            with pytest.raises(ade_async.ClientClosedError):
+                get_client(Request({"type": "http", "app": app}))
 
     assert quick_answer[0] == 200
     for status, body, _ in answers:
@@ -490,7 +515,7 @@ async def test_shutdown_answers_pending_requests_and_leaves_no_task(
     assert ade_tasks() == []
     left = [task for task in asyncio.all_tasks() - before if not task.done()]
     assert left == [], left
-    assert sim.stats().creates_accepted == 6  # nothing was sent twice, nothing after closing
+    assert held.stats().creates_accepted == 6  # nothing was sent twice, nothing after closing
 
 
 async def test_lifespan_shutdown_closes_a_client_with_pending_waiters(sim: Simulator) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import CEILING, CreateHold, drive
 
 import ade_async
 from ade_async import PollPolicy, RateLimit, ReconcilePolicy, RetryPolicy
@@ -47,6 +48,18 @@ def client_for(sim: Simulator, **kwargs: Any) -> ade_async.Client:
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator(SimulatorConfig(latency=(0.05, 0.2))) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def held(sim_clock: FakeClock) -> AsyncIterator[Simulator]:
+    """A simulator on a fake clock: its jobs run until the test advances ``sim_clock``."""
+    async with Simulator(SimulatorConfig(latency=(0.05, 0.2)), clock=sim_clock.now) as simulator:
         yield simulator
 
 
@@ -177,18 +190,20 @@ async def test_close_and_cancel_together_never_turn_cancellation_into_closed() -
 
 
 async def test_leaving_extract_many_early_lets_creates_on_the_wire_land_and_reports_them(
-    sim: Simulator, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="ade_async")
-    async with client_for(sim) as client:
-        sim.inject("create", "slow", count=3)  # the creates stay on the wire for slow_seconds
+    sim = Simulator(SimulatorConfig(latency=(0.05, 0.2)))
+    on_the_wire = CreateHold(sim)  # the creates stay on the wire until the caller has left
+    async with sim, client_for(sim) as client:
         outcomes = client.extract_many([doc(i) for i in range(3)], schema=SCHEMA)
         first = asyncio.ensure_future(outcomes.__anext__())
-        await until(lambda: client.stats().creates_sent == 3)
+        await until(lambda: on_the_wire.arrived == 3)
         first.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await first
         await outcomes.aclose()
+        on_the_wire.release()
         # The three paid jobs exist; the client knows them and says so.
         await until(lambda: sim.stats().jobs_total == 3 and len(client.stats().abandoned_job_ids) == 3)
         abandoned = set(client.stats().abandoned_job_ids)
@@ -204,34 +219,45 @@ async def _all_job_ids(client: ade_async.Client) -> list[str]:
 # --- 8. in-flight accounting -----------------------------------------------------------------------
 
 
-async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(sim: Simulator) -> None:
-    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
+async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(
+    held: Simulator, sim_clock: FakeClock
+) -> None:
+    async with client_for(held, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
+        # The job cannot end before its deadline, however slow the machine: its clock stands still.
         slow = await client.submit(doc(1, "<!-- ade-sim: latency 1.5 -->"), schema=SCHEMA, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
             await slow
         assert client.stats().admission.in_flight == 1  # the job still runs server-side
-        second = await client.submit(doc(2), schema=SCHEMA)
+        submitting = asyncio.ensure_future(client.submit(doc(2), schema=SCHEMA))
+        await until(lambda: client.stats().admission.waiting == 1)  # held back while the job runs
+        await sim_clock.advance(1.5)
         # Admitted only once the first job was seen to end: the slow watch saw it.
-        ended_at = sim.job_completed_at(slow.job_id)
+        with anyio.fail_after(CEILING):
+            second = await submitting
+        ended_at = held.job_completed_at(slow.job_id)
         assert ended_at is not None
-        import time
-
-        assert time.monotonic() >= ended_at
-        assert (await second).extraction["invoice_number"] == "INV-2"
-        # And the timed-out job can still be collected.
-        collected = client.watch(slow.job_id)
-        assert (await collected).extraction["invoice_number"] == "INV-1"
+        assert sim_clock.now() >= ended_at
+        await sim_clock.advance(1.0)
+        with anyio.fail_after(CEILING):
+            assert (await second).extraction["invoice_number"] == "INV-2"
+            # And the timed-out job can still be collected.
+            collected = client.watch(slow.job_id)
+            assert (await collected).extraction["invoice_number"] == "INV-1"
 
 
 async def test_a_lost_create_keeps_its_slot_while_searched_and_hands_it_to_the_adopted_job(
-    sim: Simulator,
+    held: Simulator, sim_clock: FakeClock
 ) -> None:
-    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=2)) as client:
-        sim.inject("create", "lost_response")
+    # The client shares the simulator's fake clock: the job cannot end, nor the search run out,
+    # before the slot has been checked, however slow the machine.
+    limit = RateLimit(adaptive=False, max_in_flight=2)
+    async with client_for(held, rate_limit=limit, clock=sim_clock) as client:
+        held.inject("create", "lost_response")
         task = asyncio.ensure_future(client.extract(doc(1, "<!-- ade-sim: latency 1.0 -->"), schema=SCHEMA))
         await until(lambda: client.stats().creates_unknown == 1)
         assert client.stats().admission.in_flight == 1  # a job may exist: its slot stays taken
-        result = await task
+        await drive(sim_clock, client, held, task.done)
+        result = task.result()
         assert result.extraction["invoice_number"] == "INV-1"
         assert client.stats().creates_reconciled == 1
         assert client.stats().admission.in_flight == 0  # freed once the adopted job was seen to end
@@ -279,8 +305,8 @@ async def test_submit_without_an_input_is_refused_locally(sim: Simulator) -> Non
     assert sim.stats().count("create") == 0
 
 
-async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
-    async with client_for(sim) as client:
+async def test_wait_with_a_new_deadline_applies_it(held: Simulator) -> None:
+    async with client_for(held) as client:  # the job runs until the clock moves: it never does
         handle = await client.submit(doc(1, "<!-- ade-sim: latency 5 -->"), schema=SCHEMA, timeout=None)
         again = client.watch(handle.job_id, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
@@ -292,38 +318,45 @@ async def test_wait_with_a_new_deadline_applies_it(sim: Simulator) -> None:
 
 
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    held: Simulator, sim_clock: FakeClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from ade_async import _inputs
     from ade_async._engine import stage as _stage
 
-    held: list[bytes] = []
+    read_bytes: list[bytes] = []
     original = _inputs.read_document
 
     async def read(item: Any, **kwargs: Any) -> tuple[bytes, str]:
         content, name = await original(item, **kwargs)
-        held.append(content)
+        read_bytes.append(content)
         return content, name
 
     monkeypatch.setattr(_stage, "read_document", read)
     path = tmp_path / "a.md"
     path.write_text(doc(1, "<!-- ade-sim: latency 2 -->"))
-    async with client_for(sim) as client:
+    async with client_for(held) as client:  # the job runs until the test moves the clock
         outcomes = client.extract_many([path], schema=SCHEMA)
         pending = asyncio.ensure_future(outcomes.__anext__())
         await until(lambda: client.stats().creates_accepted == 1)
         await until(lambda: client.stats().jobs_submitted == 1)
         gc.collect()
-        referrers = [r for r in gc.get_referrers(held[0]) if r is not held]
+        referrers = [r for r in gc.get_referrers(read_bytes[0]) if r is not read_bytes]
         assert referrers == [], "the input's bytes are still held while its job runs"
-        outcome = await pending
+        await sim_clock.advance(2.0)
+        with anyio.fail_after(CEILING):
+            outcome = await pending
         assert outcome.ok
         await outcomes.aclose()
 
 
-async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(sim: Simulator) -> None:
-    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
-        sim.inject("create", "lost_response")
+async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(
+    held: Simulator, sim_clock: FakeClock
+) -> None:
+    # The client shares the simulator's fake clock: the job cannot end, nor the search run out,
+    # before the slot has been checked, however slow the machine.
+    limit = RateLimit(adaptive=False, max_in_flight=1)
+    async with client_for(held, rate_limit=limit, clock=sim_clock) as client:
+        held.inject("create", "lost_response")
         with anyio.CancelScope() as caller:
             task = asyncio.ensure_future(
                 client.submit(doc(1, "<!-- ade-sim: latency 0.5 -->"), schema=SCHEMA)
@@ -335,20 +368,23 @@ async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(sim: Simu
         assert not caller.cancelled_caught
         assert client.stats().admission.in_flight == 1  # the job may exist: its slot stays taken
         # The search goes on without its caller, finds the job, watches it to its end, frees the slot.
-        await until(lambda: client.stats().jobs_abandoned == 1)
+        await drive(sim_clock, client, held, lambda: client.stats().jobs_abandoned == 1)
         (job_id,) = client.stats().abandoned_job_ids
-        await until(lambda: client.stats().admission.in_flight == 0)
+        await drive(sim_clock, client, held, lambda: client.stats().admission.in_flight == 0)
         assert client.stats().creates_reconciled == 1
-        assert (await client.watch(job_id)).extraction["invoice_number"] == "INV-1"
-    assert sim.stats().jobs_total == 1
+        collected = asyncio.ensure_future(client.watch(job_id).result())
+        await drive(sim_clock, client, held, collected.done)
+        assert collected.result().extraction["invoice_number"] == "INV-1"
+    assert held.stats().jobs_total == 1
 
 
 @pytest.mark.parametrize("how", ["task.cancel", "asyncio.timeout"])
-async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim: Simulator, how: str) -> None:
+async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(how: str) -> None:
     # anyio's shields do not hold against asyncio's own cancellation; the POST runs in a task of
     # the client's, so it lands whatever the caller's task undergoes.
-    async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
-        sim.inject("create", "slow")
+    sim = Simulator(SimulatorConfig(latency=(0.05, 0.2)))
+    on_the_wire = CreateHold(sim)  # the create stays on the wire until its caller is cancelled
+    async with sim, client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
         timeouts: list[asyncio.Timeout] = []
 
         async def caller() -> ade_async.JobHandle[Any]:
@@ -357,7 +393,7 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim:
                 return await client.submit(doc(1), schema=SCHEMA)
 
         submitting = asyncio.ensure_future(caller())
-        await until(lambda: client.stats().creates_sent == 1)
+        await until(lambda: on_the_wire.arrived == 1)
         if how == "task.cancel":
             submitting.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -366,6 +402,7 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(sim:
             timeouts[0].reschedule(asyncio.get_running_loop().time())
             with pytest.raises(TimeoutError):
                 await submitting
+        on_the_wire.release()
         await until(lambda: client.stats().jobs_abandoned == 1)
         (job_id,) = client.stats().abandoned_job_ids
         assert client.stats().creates_accepted == 1

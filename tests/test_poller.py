@@ -11,11 +11,12 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+from conftest import CEILING, drive, wait_until
 
 import ade_async
 from ade_async import PollPolicy, RateLimit
 from ade_async.providers.landingai import LandingAIOptions
-from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -51,6 +52,18 @@ def client_for(sim: Simulator, **kwargs: Any) -> ade_async.Client:
 async def client(sim: Simulator) -> AsyncIterator[ade_async.Client]:
     async with client_for(sim) as c:
         yield c
+
+
+@pytest.fixture
+def sim_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def held(sim_clock: FakeClock) -> AsyncIterator[Simulator]:
+    """A simulator on a fake clock: its jobs run until the test advances ``sim_clock``."""
+    async with Simulator(SimulatorConfig(latency=(0.05, 0.3)), clock=sim_clock.now) as simulator:
+        yield simulator
 
 
 async def test_submit_then_await_the_handle(client: ade_async.Client) -> None:
@@ -110,6 +123,7 @@ async def test_many_jobs_share_one_poller(sim: Simulator, client: ade_async.Clie
     peak_tasks = 0
     collector = asyncio.create_task(collect())
     while not collector.done():
+        # A sample, not a wait: a slower machine samples less often, which can only lower the peak.
         peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
         await anyio.sleep(0.01)
     await collector
@@ -125,7 +139,9 @@ async def test_many_jobs_share_one_poller(sim: Simulator, client: ade_async.Clie
     assert stats.polls_sent < jobs * 8
 
 
-async def test_206_failed_cancelled_and_unknown_status(client: ade_async.Client) -> None:
+async def test_206_failed_cancelled_and_unknown_status(
+    client: ade_async.Client, held: Simulator, sim_clock: FakeClock
+) -> None:
     schema = {
         "type": "object",
         "properties": {"total": {"type": "number"}, "cur": {"type": "string", "enum": ["EUR"]}},
@@ -139,15 +155,16 @@ async def test_206_failed_cancelled_and_unknown_status(client: ade_async.Client)
     assert failed.value.failure_reason == "Markdown too long"
     with pytest.raises(ade_async.JobCancelledError):
         await client.extract(doc(6, "<!-- ade-sim: cancel -->"), schema=SCHEMA)
-    seen: set[str] = set()
-    handle = await client.submit(
-        doc(7, "<!-- ade-sim: status queued_for_gpu -->\n<!-- ade-sim: latency 0.6 -->"), schema=SCHEMA
-    )
-    while not handle.done():
-        seen.add(handle.status)
-        await anyio.sleep(0.02)
-    assert "queued_for_gpu" in seen  # kept as it came, and not taken as the end
-    assert (await handle).extraction["invoice_number"] == "INV-7"
+    async with client_for(held) as patient:
+        handle = await patient.submit(
+            doc(7, "<!-- ade-sim: status queued_for_gpu -->\n<!-- ade-sim: latency 0.6 -->"), schema=SCHEMA
+        )
+        await sim_clock.advance(0.3)  # past the pending phase, well before the end
+        await wait_until(lambda: handle.status == "queued_for_gpu")  # kept as it came ...
+        assert not handle.done()  # ... and not taken as the end
+        await sim_clock.advance(0.3)
+        with anyio.fail_after(CEILING):
+            assert (await handle).extraction["invoice_number"] == "INV-7"
 
 
 async def test_transient_poll_failures_are_ridden_out(sim: Simulator, client: ade_async.Client) -> None:
@@ -184,39 +201,53 @@ async def test_download_failure_is_refreshed(sim: Simulator) -> None:
         assert stats.result_url_auth_headers == 0
 
 
-async def test_cancelling_one_waiter_leaves_the_others(client: ade_async.Client) -> None:
-    handle = await client.submit(doc(10, "<!-- ade-sim: latency 0.4 -->"), schema=SCHEMA)
-    impatient = asyncio.create_task(handle.result())
-    patient = asyncio.create_task(handle.result())
-    await anyio.sleep(0.05)
-    impatient.cancel()
-    result = await patient
-    assert impatient.cancelled()
-    assert result.extraction["invoice_number"] == "INV-10"
-    # A wait bounded from outside ends the wait, not the watch.
-    other = await client.submit(doc(11, "<!-- ade-sim: latency 0.4 -->"), schema=SCHEMA)
-    with anyio.move_on_after(0.05):
-        await other
-    assert (await other).extraction["invoice_number"] == "INV-11"
+async def test_cancelling_one_waiter_leaves_the_others(held: Simulator, sim_clock: FakeClock) -> None:
+    async with client_for(held) as client:
+        handle = await client.submit(doc(10, "<!-- ade-sim: latency 0.4 -->"), schema=SCHEMA)
+        impatient = asyncio.create_task(handle.result())
+        patient = asyncio.create_task(handle.result())
+        await asyncio.sleep(0)  # both run up to their wait on the handle
+        impatient.cancel()
+        await sim_clock.advance(0.4)  # only now can the job end
+        with anyio.fail_after(CEILING):
+            result = await patient
+        assert impatient.cancelled()
+        assert result.extraction["invoice_number"] == "INV-10"
+        # A wait bounded from outside ends the wait, not the watch.
+        other = await client.submit(doc(11, "<!-- ade-sim: latency 0.4 -->"), schema=SCHEMA)
+        with anyio.move_on_after(0.05) as bounded:
+            await other
+        assert bounded.cancelled_caught  # the job cannot have ended: its clock stands still
+        await sim_clock.advance(0.4)
+        with anyio.fail_after(CEILING):
+            assert (await other).extraction["invoice_number"] == "INV-11"
 
 
-async def test_deadline_then_collect_later_with_wait(sim: Simulator, client: ade_async.Client) -> None:
-    handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, timeout=0.2)
-    with pytest.raises(ade_async.JobTimeoutError) as info:
-        await handle
-    assert info.value.job_id == handle.job_id
-    assert info.value.timeout == 0.2
-    assert client.stats().jobs_timed_out == 1
-    result = await client.watch(handle.job_id)  # the job went on server-side: collect it
+async def test_deadline_then_collect_later_with_wait(held: Simulator, sim_clock: FakeClock) -> None:
+    async with client_for(held) as client:
+        # The job cannot end before the deadline, however slow the machine: its clock stands still.
+        handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, timeout=0.2)
+        with pytest.raises(ade_async.JobTimeoutError) as info:
+            await handle
+        assert info.value.job_id == handle.job_id
+        assert info.value.timeout == 0.2
+        assert client.stats().jobs_timed_out == 1
+        await sim_clock.advance(0.8)  # the job went on server-side ...
+        with anyio.fail_after(CEILING):
+            result = await client.watch(handle.job_id)  # ... collect it
     assert result.extraction["invoice_number"] == "INV-12"
-    assert sim.stats().jobs_total == 1  # never resubmitted
+    assert held.stats().jobs_total == 1  # never resubmitted
 
 
 async def test_close_with_jobs_pending_answers_every_waiter_and_leaves_nothing(sim: Simulator) -> None:
     tasks_before = set(asyncio.all_tasks())
     outcomes: list[BaseException] = []
 
+    waiting = 0
+
     async def waiter(handle: ade_async.JobHandle[Any]) -> None:
+        nonlocal waiting
+        waiting += 1
         try:
             await handle
         except ade_async.ClientClosedError as exc:
@@ -226,12 +257,11 @@ async def test_close_with_jobs_pending_answers_every_waiter_and_leaves_nothing(s
         async with client_for(sim) as client:
             for i in range(5):
                 tg.start_soon(
-                    waiter, await client.submit(doc(i, "<!-- ade-sim: latency 30 -->"), schema=SCHEMA)
+                    waiter, await client.submit(doc(i, "<!-- ade-sim: latency 3600 -->"), schema=SCHEMA)
                 )
-            await anyio.sleep(0.1)
-        with anyio.fail_after(2):
-            while len(outcomes) < 5:
-                await anyio.sleep(0.01)
+            await wait_until(lambda: waiting == 5)  # every waiter is waiting on its handle
+        # Answered at once, not when the hour-long jobs end (the ceiling only bounds a hang).
+        await wait_until(lambda: len(outcomes) == 5)
     assert len(outcomes) == 5
     assert set(asyncio.all_tasks()) <= tasks_before  # the poller and its polls are gone
     assert repr(client).endswith("closed>")
@@ -296,9 +326,7 @@ async def test_a_broken_listener_breaks_nothing(client: ade_async.Client) -> Non
 
 
 class TestExtractMany:
-    async def test_one_outcome_per_input_with_its_stage(
-        self, sim: Simulator, client: ade_async.Client, tmp_path: Path
-    ) -> None:
+    async def test_one_outcome_per_input_with_its_stage(self, tmp_path: Path) -> None:
         good = tmp_path / "good.md"
         good.write_text(doc(20))
         wrong_name = tmp_path / "scan.pdf"
@@ -310,9 +338,26 @@ class TestExtractMany:
             doc(23, "<!-- ade-sim: fail unreadable table -->"),
             wrong_name,
             12345,
-            doc(24, "<!-- ade-sim: latency 5 -->"),
+            doc(24, "<!-- ade-sim: latency 1000000 -->"),
         ]
-        outcomes = [o async for o in client.extract_many(inputs, schema=SCHEMA, timeout=1.0)]
+        # The simulator and the client share one fake clock, so the deadline passes when the test
+        # says, never because a loaded machine was slow to collect the quick jobs.
+        clock = FakeClock()
+        outcomes: list[ade_async.Outcome[Any]] = []
+        async with (
+            Simulator(SimulatorConfig(latency=(0.05, 0.3)), clock=clock.now) as sim,
+            client_for(sim, clock=clock) as client,
+        ):
+
+            async def consume() -> None:
+                async for outcome in client.extract_many(inputs, schema=SCHEMA, timeout=3600.0):
+                    outcomes.append(outcome)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
+                await drive(clock, client, sim, lambda: len(outcomes) == len(inputs) - 1)  # all but one
+                await clock.advance(7200.0)  # past the slow job's deadline, nowhere near its end
+                await drive(clock, client, sim, lambda: len(outcomes) == len(inputs))
         assert sorted(o.index for o in outcomes) == list(range(len(inputs)))
         by_index = {o.index: o for o in outcomes}
         first, third = by_index[0], by_index[2]
@@ -382,7 +427,7 @@ class TestExtractMany:
 
         async with anyio.create_task_group() as tg, client_for(sim) as client:
             tg.start_soon(consume, client)
-            await anyio.sleep(0.2)
+            await wait_until(lambda: client.stats().jobs_watched == 3)  # closed mid-batch, every job out
         # Either each input failed with the closed client, or the iteration said so: never silence.
         assert errors or len(seen) == 3
         for outcome in seen:
@@ -419,7 +464,7 @@ async def test_a_job_whose_answers_stay_garbled_fails_instead_of_hanging(sim: Si
     async with client_for(sim) as client:
         handle = await client.submit(doc(30, "<!-- ade-sim: latency 0.1 -->"), schema=SCHEMA)
         sim.inject("get", "malformed", count=3)
-        with pytest.raises(ade_async.MalformedResponseError), anyio.fail_after(10):
+        with pytest.raises(ade_async.MalformedResponseError), anyio.fail_after(CEILING):
             await handle
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import drive
 
 import ade_async
 from ade_async._engine.http import safe_filename
@@ -270,13 +271,19 @@ async def test_concurrent_lost_answers_each_adopt_their_own_job(sim: Simulator) 
 
 
 async def test_a_lagging_list_is_waited_out() -> None:
-    async with Simulator(SimulatorConfig(latency=(0.1, 0.2), list_lag=1.0)) as lagging:
+    # One fake clock for the client and the simulator: scans come every 0.3 s of it and the list
+    # shows the job after 1 s of it, so the first scans see nothing however slow the machine.
+    clock = FakeClock()
+    config = SimulatorConfig(latency=(0.1, 0.2), list_lag=1.0)
+    async with Simulator(config, clock=clock.now) as lagging:
         policy = ReconcilePolicy(search_time=5.0, list_interval=0.3)
         async with ade_async.Client(
-            api_key=lagging.api_key, base_url=lagging.base_url, reconcile=policy
+            api_key=lagging.api_key, base_url=lagging.base_url, reconcile=policy, clock=clock
         ) as client:
             lagging.inject("create", "lost_response")
-            result = await client.extract(invoice(3), schema=SCHEMA)
+            task = asyncio.ensure_future(client.extract(invoice(3), schema=SCHEMA))
+            await drive(clock, client, lagging, task.done)
+            result = task.result()
             stats = client.stats()
     assert result.extraction == {"invoice_number": "INV-3"}
     assert stats.creates_reconciled == 1
@@ -284,14 +291,11 @@ async def test_a_lagging_list_is_waited_out() -> None:
     assert lagging.stats().jobs_total == 1
 
 
-async def settle_with(clock: FakeClock, task: asyncio.Task[ade_async.JobHandle[Any]]) -> None:
-    """Advance the fake clock until ``task`` ends (the simulator answers in real time)."""
-    for _ in range(2000):
-        if task.done():
-            return
-        await clock.advance(0.5)
-        await asyncio.sleep(0.005)
-    raise AssertionError("the submit never ended")
+async def settle_with(
+    clock: FakeClock, client: ade_async.Client, sim: Simulator, task: asyncio.Task[ade_async.JobHandle[Any]]
+) -> None:
+    """Advance the client's fake clock until ``task`` ends, a step once the simulator has answered."""
+    await drive(clock, client, sim, task.done, step=0.5)
 
 
 async def test_not_found_and_not_allowed_fails_clearly_and_sends_nothing_more(sim: Simulator) -> None:
@@ -300,7 +304,7 @@ async def test_not_found_and_not_allowed_fails_clearly_and_sends_nothing_more(si
     async with ade_async.Client(api_key=sim.api_key, base_url=sim.base_url, clock=clock) as client:
         sim.inject("create", "502")  # a gateway's answer: maybe created, here not
         task = asyncio.ensure_future(client.submit(invoice(1), schema=SCHEMA, filename="lost.md"))
-        await settle_with(clock, task)
+        await settle_with(clock, client, sim, task)
         with pytest.raises(ade_async.CreateOutcomeUnknownError) as info:
             task.result()
         stats = client.stats()
@@ -322,7 +326,7 @@ async def test_not_found_and_allowed_resubmits_and_reports_a_possible_duplicate(
     ) as client:
         sim.inject("create", "502")
         task = asyncio.ensure_future(client.submit(invoice(2), schema=SCHEMA))
-        await settle_with(clock, task)
+        await settle_with(clock, client, sim, task)
         handle = task.result()
         assert handle.possible_duplicate
         assert not handle.reconciled

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
+from conftest import CEILING, drive, wait_until
 
 import ade_async
 from ade_async import RateLimit, RetryPolicy
 from ade_async._engine.retry import CreateVerdict, create_verdict, read_retry_delay
-from ade_async.testing import Simulator, SimulatorConfig
+from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +26,8 @@ def client_for(sim: Simulator, **kwargs: Any) -> ade_async.Client:
     return ade_async.Client(api_key=sim.api_key, base_url=sim.base_url, **kwargs)
 
 
-async def create_all(client: ade_async.Client, n: int) -> list[str]:
+async def create_all(client: ade_async.Client, n: int, *, clock: FakeClock, sim: Simulator) -> list[str]:
+    """Send ``n`` creates at once, moving ``clock`` (the client's and the simulator's) until done."""
     ids: list[str] = []
 
     async def one(i: int) -> None:
@@ -33,16 +36,21 @@ async def create_all(client: ade_async.Client, n: int) -> list[str]:
     async with anyio.create_task_group() as tg:
         for i in range(n):
             tg.start_soon(one, i)
+        await drive(clock, client, sim, lambda: len(ids) == n)
     return ids
 
 
 async def test_known_quota_is_never_exceeded() -> None:
+    # One fake clock for both sides, moved once the simulator has answered what was sent: a
+    # create arrives within a step (10 ms, under the 50 ms safety margin) of its admission,
+    # however loaded the machine.
     windows = ((4, 0.3), (6, 1.0))
+    clock = FakeClock()
     async with (
-        Simulator(SimulatorConfig(latency=(0.01, 0.02), quota=windows)) as sim,
-        client_for(sim, rate_limit=RateLimit(windows=windows)) as client,
+        Simulator(SimulatorConfig(latency=(0.01, 0.02), quota=windows), clock=clock.now) as sim,
+        client_for(sim, rate_limit=RateLimit(windows=windows), clock=clock) as client,
     ):
-        ids = await create_all(client, 12)
+        ids = await create_all(client, 12, clock=clock, sim=sim)
         stats = sim.stats()
         assert len(set(ids)) == 12
         assert stats.rate_limited == 0
@@ -56,8 +64,12 @@ async def test_known_quota_is_never_exceeded() -> None:
 async def test_unknown_quota_is_learned_and_every_create_lands_once(retry_after: str | None) -> None:
     config = SimulatorConfig(latency=(0.01, 0.02), quota=((5, 0.5),), retry_after=retry_after)  # type: ignore[arg-type]
     limit = RateLimit(initial_rate=20.0, max_rate=40.0, penalty_base=0.05, penalty_cap=0.3)
-    async with Simulator(config) as sim, client_for(sim, rate_limit=limit) as client:
-        ids = await create_all(client, 20)
+    clock = FakeClock()  # the learning follows the fake schedule, not the machine's speed
+    async with (
+        Simulator(config, clock=clock.now) as sim,
+        client_for(sim, rate_limit=limit, clock=clock) as client,
+    ):
+        ids = await create_all(client, 20, clock=clock, sim=sim)
         stats = sim.stats()
         client_stats = client.stats()
     assert len(set(ids)) == 20
@@ -105,15 +117,16 @@ async def test_create_with_unknown_outcome_is_never_resent() -> None:
 
 
 async def test_refused_connection_is_retried_then_raised() -> None:
+    # Bound, so nothing else can take the port during the test, but not listening: refused.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with ade_async.Client(
-        api_key="k", base_url=f"http://127.0.0.1:{port}", retry=QUICK_RETRY
-    ) as client:
-        with pytest.raises(ade_async.ConnectError):
-            await client.create_job("n: 1", schema=SCHEMA)
-        stats = client.stats()
+        async with ade_async.Client(
+            api_key="k", base_url=f"http://127.0.0.1:{port}", retry=QUICK_RETRY
+        ) as client:
+            with pytest.raises(ade_async.ConnectError):
+                await client.create_job("n: 1", schema=SCHEMA)
+            stats = client.stats()
     assert stats.creates_sent == 4
     assert stats.create_retries == 3
     assert stats.admission.in_flight == 0
@@ -140,21 +153,25 @@ async def test_reads_ride_out_5xx_429_and_drops() -> None:
 
 
 async def test_in_flight_cap_waits_for_jobs_to_end() -> None:
+    clock = FakeClock()  # the simulator's: the jobs end when the test says
     async with (
-        Simulator(SimulatorConfig(latency=(0.05, 0.05))) as sim,
+        Simulator(SimulatorConfig(latency=(0.05, 0.05)), clock=clock.now) as sim,
         client_for(sim, rate_limit=RateLimit(max_in_flight=2, adaptive=False)) as client,
     ):
         first = await client.create_job("n: 1", schema=SCHEMA)
         await client.create_job("n: 2", schema=SCHEMA)
-        with anyio.move_on_after(0.3) as scope:
-            await client.create_job("n: 3", schema=SCHEMA)
-        assert scope.cancel_called  # held back: two jobs in flight
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(client.create_job, "n: 3", schema=SCHEMA))
+            await wait_until(lambda: client.stats().admission.waiting == 1)  # held back: two in flight
+            tg.cancel_scope.cancel()
+        assert client.stats().admission.waiting == 0
         assert sim.stats().jobs_total == 2
         assert client.stats().admission.in_flight == 2
-        while not (await client.get_job(first)).is_terminal:
-            await anyio.sleep(0.02)
+        await clock.advance(0.05)  # both jobs end; the client has not seen it yet
+        assert client.stats().admission.in_flight == 2
+        assert (await client.get_job(first)).is_terminal
         assert client.stats().admission.in_flight == 1  # seeing it end freed its slot
-        with anyio.fail_after(2):
+        with anyio.fail_after(CEILING):
             await client.create_job("n: 3", schema=SCHEMA)
         assert "in_flight=2" in repr(client)
 
@@ -162,7 +179,7 @@ async def test_in_flight_cap_waits_for_jobs_to_end() -> None:
 async def test_closing_the_client_releases_creates_waiting_for_admission() -> None:
     async with Simulator(SimulatorConfig(latency=(0.01, 0.02))) as sim:
         outcome: list[BaseException] = []
-        client = client_for(sim, rate_limit=RateLimit(windows=((1, 60.0),)))
+        client = client_for(sim, rate_limit=RateLimit(windows=((1, 3600.0),)))
 
         async def waiting_create() -> None:
             try:
@@ -174,10 +191,10 @@ async def test_closing_the_client_releases_creates_waiting_for_admission() -> No
             async with client:
                 await client.create_job("n: 1", schema=SCHEMA)
                 tg.start_soon(waiting_create)
-                await anyio.sleep(0.1)
-            with anyio.fail_after(2):  # the waiter hears at once that the client closed
-                while not outcome:
-                    await anyio.sleep(0.01)
+                await wait_until(lambda: client.stats().admission.waiting == 1)
+            # The waiter hears at once that the client closed, not when the window frees in an
+            # hour (the ceiling only bounds a hang).
+            await wait_until(lambda: bool(outcome))
         assert len(outcome) == 1
         assert sim.stats().jobs_total == 1
 

@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import RedisServer
+from conftest import CEILING, RedisServer, wait_until
 
 import ade_async
 from ade_async import RateLimit, RedisBackend
@@ -58,21 +59,43 @@ def write_documents(folder: Path, count: int, start: int) -> None:
         (folder / f"inv-{n}.md").write_text(f"# Invoice {n}\n\nInvoice Number: INV-{n}\nTotal: {n}.25\n")
 
 
-def extract_process(
-    sim: Simulator, docs: Path, out: Path, schema: Path, *extra: str
-) -> subprocess.Popen[str]:
+class Extract:
+    """An ``ade-async extract`` process whose stderr is read as it comes, so a test can wait
+    for what it reports."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._lines.append(line)
+
+    def stderr(self) -> str:
+        return "".join(self._lines)
+
+
+def extract_process(sim: Simulator, docs: Path, out: Path, schema: Path, *extra: str) -> Extract:
     command = [sys.executable, "-m", "ade_async", "extract", str(docs), "--schema", str(schema)]
     command += ["--out", str(out), "--api-key", sim.api_key, "--base-url", sim.base_url, "--quiet", *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return Extract(command)
 
 
 def start_python(code: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
 
-async def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
-    _stdout, stderr = await anyio.to_thread.run_sync(lambda: process.communicate(timeout=90))
-    return process.returncode, stderr
+async def finish(extract: Extract) -> tuple[int, str]:
+    def wait() -> int:
+        code = extract.process.wait(timeout=90)
+        extract._reader.join(timeout=CEILING)
+        return code
+
+    code = await anyio.to_thread.run_sync(wait)
+    return code, extract.stderr()
 
 
 def results(out: Path) -> list[Path]:
@@ -81,7 +104,7 @@ def results(out: Path) -> list[Path]:
 
 async def run_processes(
     tmp_path: Path, sim: Simulator, redis: RedisServer, *, processes: int, per_process: int, rate: str
-) -> list[subprocess.Popen[str]]:
+) -> list[Extract]:
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps(SCHEMA))
     started = []
@@ -127,11 +150,10 @@ async def test_processes_sharing_a_quota_never_exceed_a_window(
 async def test_redis_restarted_mid_run_loses_no_window(tmp_path: Path, redis_server: RedisServer) -> None:
     async with Simulator(SimulatorConfig(latency=(0.05, 0.3))) as sim:
         started = await run_processes(tmp_path, sim, redis_server, processes=3, per_process=15, rate="10/1s")
-        with anyio.fail_after(30):
-            while sim.stats().jobs_total < 15:  # well into the run
-                await anyio.sleep(0.05)
+        await wait_until(lambda: sim.stats().jobs_total >= 15)  # well into the run
         redis_server.stop()  # every key is lost
-        await anyio.sleep(1.0)
+        # Down until a process has reported it, rather than for a second it might sleep through.
+        await wait_until(lambda: any("unreachable" in p.stderr() for p in started))
         redis_server.start()
         outcomes = [await finish(p) for p in started]
         stats = sim.stats()
@@ -156,12 +178,10 @@ async def test_a_429_in_one_process_pauses_every_other(redis_server: RedisServer
     async with running(first, second):
         grant = await first.acquire()
         first.on_rate_limited(grant, retry_after=0.5)
-        with anyio.fail_after(5):
-            while first.stats().paused_for == 0:  # the report has reached Redis
-                await anyio.sleep(0.01)
+        await wait_until(lambda: first.stats().paused_for > 0)  # the report has reached Redis
         state_key = redis_keys("ade_async", "test")[2]
         paused_until_us = int(redis_server.command("HGET", state_key, "paused_until"))
-        with anyio.fail_after(5):
+        with anyio.fail_after(CEILING):
             admitted = await second.acquire()
         assert admitted.admitted_at * 1_000_000 >= paused_until_us  # on the Redis server's clock
         assert first.stats().rate_limited == 1
@@ -174,7 +194,7 @@ async def test_the_adaptive_rate_is_shared(redis_server: RedisServer) -> None:
     async with running(first, second):
         grant = await first.acquire()
         first.on_rate_limited(grant, retry_after=0.0)
-        with anyio.fail_after(5):
+        with anyio.fail_after(CEILING):
             await second.acquire()
         rate = second.stats().adaptive_rate
         assert rate is not None
@@ -190,7 +210,7 @@ async def test_leases_of_a_killed_process_expire(tmp_path: Path, redis_server: R
         from ade_async._engine.shared_admission import SharedAdmissionGate
 
         async def main():
-            backend = RedisBackend(url={redis_server.url!r}, quota_name="test", lease_ttl=1.0, heartbeat=0.2)
+            backend = RedisBackend(url={redis_server.url!r}, quota_name="test", lease_ttl=2.0, heartbeat=0.2)
             gate = SharedAdmissionGate(RateLimit(max_in_flight=2, adaptive=False, backend=backend),
                                        key_fingerprint="0" * 16)
             async with anyio.create_task_group() as tg:
@@ -210,19 +230,42 @@ async def test_leases_of_a_killed_process_expire(tmp_path: Path, redis_server: R
         assert line.strip() == "held"
         leases_key = redis_keys("ade_async", "test")[1]
         assert redis_server.command("ZCARD", leases_key) == "2"
-        other = gate(redis_server.url, max_in_flight=2, adaptive=False, lease_ttl=1.0, heartbeat=0.2)
-        async with running(other):
-            with anyio.move_on_after(1.5) as waited:  # longer than the lease TTL: renewals keep them
-                await other.acquire()
-            assert waited.cancel_called, "admitted while another process held the whole cap"
+        first_expiry = max(lease_expiries(redis_server, leases_key))
+        other = gate(redis_server.url, max_in_flight=2, adaptive=False, lease_ttl=2.0, heartbeat=0.2)
+        admitted = anyio.Event()
+
+        async def acquire() -> None:
+            await other.acquire()
+            admitted.set()
+
+        async with running(other), anyio.create_task_group() as tg:
+            tg.start_soon(acquire)
+            # Past the moment the holder's leases would have expired (on the Redis server's clock):
+            # its renewals keep them.
+            with anyio.fail_after(CEILING):
+                while (now := redis_now_us(redis_server)) <= first_expiry:
+                    await anyio.sleep((first_expiry - now) / 1_000_000)  # the TTL is the behaviour under test
+            assert not admitted.is_set(), "admitted while another process held the whole cap"
+            assert min(lease_expiries(redis_server, leases_key)) > now  # both renewed
             process.send_signal(signal.SIGKILL)
-            with anyio.fail_after(10):
-                await other.acquire()  # the dead process's leases expired
+            with anyio.fail_after(CEILING):
+                await admitted.wait()  # the dead process's leases expired
             assert other.stats().shared_in_flight == 1
             other.release()
     finally:
         process.kill()
         process.wait()
+
+
+def redis_now_us(redis: RedisServer) -> int:
+    seconds, micros = redis.command("TIME").split()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def lease_expiries(redis: RedisServer, leases_key: str) -> list[int]:
+    """When each lease expires unless renewed, in microseconds of the Redis server's clock."""
+    words = redis.command("ZRANGE", leases_key, "0", "-1", "WITHSCORES").split()
+    return [int(score) for score in words[1::2]]
 
 
 # --- failure behaviour ---------------------------------------------------------------------------
@@ -232,14 +275,17 @@ async def test_unreachable_redis_holds_admission_then_recovers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = RedisServer(tmp_path)  # not started yet
-    url = f"redis://:s3cret-pass@127.0.0.1:{server.port}/0"
+    port = server.port
+    url = f"redis://:s3cret-pass@127.0.0.1:{port}/0"
     shared = gate(url, windows=((5, 1.0),))
     caplog.set_level(logging.WARNING, logger="ade_async")
     try:
         async with running(shared):
-            with anyio.move_on_after(0.8) as waited:
-                await shared.acquire()
-            assert waited.cancel_called, "admitted without Redis"
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(shared.acquire)
+                await wait_until(lambda: shared.stats().backend_errors >= 1 and "unreachable" in caplog.text)
+                assert shared.stats().waiting == 1, "admitted without Redis"
+                tg.cancel_scope.cancel()
             stats = shared.stats()
             assert not stats.backend_available
             assert stats.backend_errors >= 1
@@ -247,7 +293,8 @@ async def test_unreachable_redis_holds_admission_then_recovers(
             assert "Connection" in stats.backend_error
             assert "unreachable" in caplog.text
             server.start("--requirepass", "s3cret-pass")
-            with anyio.fail_after(15):
+            assert server.url.endswith(f":{port}/0"), "the port was taken while the server was down"
+            with anyio.fail_after(CEILING):
                 granted = await shared.acquire()
             assert shared.stats().backend_available
             assert shared.stats().backend_error is None
@@ -265,7 +312,7 @@ async def test_script_loss_is_recovered(redis_server: RedisServer) -> None:
     async with running(shared):
         shared.refund(await shared.acquire())
         redis_server.command("SCRIPT", "FLUSH")
-        with anyio.fail_after(5):
+        with anyio.fail_after(CEILING):
             shared.refund(await shared.acquire())
         assert shared.stats().backend_errors == 0
 
@@ -285,9 +332,7 @@ async def test_keys_share_one_hash_tag_all_expire_and_never_hold_the_key(redis_s
         quota = "key-" + ApiKey(api_key).fingerprint()
         log_key, leases_key, state_key = redis_keys("ade_async", quota)
         assert redis_server.command("ZCARD", log_key) == "1"
-        with anyio.fail_after(5):
-            while redis_server.command("ZCARD", leases_key) != "0":  # the finished job's lease goes
-                await anyio.sleep(0.02)
+        await wait_until(lambda: redis_server.command("ZCARD", leases_key) == "0")  # the job's lease goes
         keys = set(redis_server.command("KEYS", "*").split())
     assert keys == {log_key, state_key}  # (an empty sorted set, the leases, is no key at all)
     for key in keys:
@@ -301,12 +346,14 @@ async def test_cancelled_waiters_consume_nothing(redis_server: RedisServer) -> N
     shared = gate(redis_server.url, windows=((1, 30.0),))
     async with running(shared):
         first = await shared.acquire()
-        with anyio.move_on_after(0.3):
-            await shared.acquire()  # the window is full for 30 s: cancelled while waiting
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(shared.acquire)  # the window is full for 30 s: cancelled while waiting
+            await wait_until(lambda: shared.stats().waiting == 1)
+            tg.cancel_scope.cancel()
         assert shared.stats().waiting == 0
         assert shared.stats().admitted == 1
         shared.refund(first)
-        with anyio.fail_after(5):
+        with anyio.fail_after(CEILING):
             again = await shared.acquire()  # the refund freed the window at once
         assert shared.stats().windows[0].used == 1
         shared.refund(again)
@@ -385,9 +432,11 @@ async def test_a_bug_in_the_shared_gate_holds_admission_and_never_ends_the_clien
         redis_client=_BrokenScript(),  # type: ignore[arg-type]
     )
     async with running(shared):
-        with anyio.move_on_after(0.5) as waited:
-            await shared.acquire()
-        assert waited.cancel_called  # never admitted without the shared state
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(shared.acquire)
+            await wait_until(lambda: shared.stats().backend_errors >= 1)  # the bug has struck
+            assert shared.stats().waiting == 1  # never admitted without the shared state
+            tg.cancel_scope.cancel()
         stats = shared.stats()
         assert not stats.backend_available
         assert stats.backend_error is not None

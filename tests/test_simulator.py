@@ -1,7 +1,8 @@
 """The simulator itself, over real loopback HTTP with a plain aiohttp client.
 
-Latencies are zero or far away (30 s), so every lifecycle assertion is deterministic; the few
-tests that wait only ever wait longer than a window, never assert how long something took.
+Latencies are zero or far away (30 s), so every lifecycle assertion is deterministic; tests of
+windows and expiry run the simulator on a ``FakeClock`` and move it, never sleep or assert how
+long something took.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aiohttp import web
 from ade_async.testing import (
     ENDPOINTS,
     FAULT_KINDS,
+    FakeClock,
     Faults,
     Simulator,
     SimulatorConfig,
@@ -545,6 +547,25 @@ async def test_pending_then_processing_then_terminal(http: aiohttp.ClientSession
         assert job["status"] == "queued_for_gpu"  # an unknown status, reported while it runs
 
 
+async def test_on_a_fake_clock_jobs_move_only_when_it_does(http: aiohttp.ClientSession) -> None:
+    clock = FakeClock(start=100.0)
+    config = SimulatorConfig(latency=(10.0, 10.0), processing_fraction=0.5)
+    async with Simulator(config, clock=clock.now) as sim:
+        job_id = await create_id(http, sim)
+        assert sim.job_completed_at(job_id) == 110.0
+        assert (await get_job(http, sim, job_id))[1]["status"] == "pending"
+        await clock.advance(5.0)
+        assert (await get_job(http, sim, job_id))[1]["status"] == "processing"
+        await clock.advance(4.0)
+        assert (await get_job(http, sim, job_id))[1]["status"] == "processing"
+        await clock.advance(1.0)
+        assert (await get_job(http, sim, job_id))[1]["status"] == "completed"
+        async with http.get(sim.base_url + "/_simulator/jobs") as response:
+            (entry,) = await response.json()
+        assert (entry["created"], entry["done_at"]) == (100.0, 110.0)
+        assert sim.stats().jobs_by_status == {"completed": 1}
+
+
 async def test_exact_deterministic_extraction(http: aiohttp.ClientSession, sim: Simulator) -> None:
     form = make_form(schema=INVOICE_SCHEMA, markdown=INVOICE, filename="invoice.md")
     job_id = await create_id(http, sim, form)
@@ -733,13 +754,18 @@ async def test_large_results_go_through_output_url(http: aiohttp.ClientSession) 
 
 
 async def test_output_save_url_and_ttl(http: aiohttp.ClientSession) -> None:
-    async with Simulator(SimulatorConfig(latency=(0.0, 0.0), result_url_ttl=0.05)) as sim:
+    clock = FakeClock()
+    config = SimulatorConfig(latency=(0.0, 0.0), result_url_ttl=0.05)
+    async with Simulator(config, clock=clock.now) as sim:
         form = make_form(output_save_url="https://bucket.example/results/")
         job_id = await create_id(http, sim, form)
         _, job = await get_job(http, sim, job_id)
         assert job["data"] is None
         assert job["output_url"]
-        await anyio.sleep(0.1)  # longer than the TTL
+        await clock.advance(0.04)  # within the TTL
+        async with http.get(job["output_url"]) as response:
+            assert response.status == 200
+        await clock.advance(0.02)  # past the TTL
         async with http.get(job["output_url"]) as response:
             assert response.status == 403
 
@@ -887,15 +913,19 @@ async def test_quota_answers_429_with_the_configured_hint(http: aiohttp.ClientSe
 
 
 async def test_quota_is_per_organisation_and_slides(http: aiohttp.ClientSession) -> None:
+    clock = FakeClock()
     config = SimulatorConfig(api_keys=("key-a", "key-b"), latency=(0.0, 0.0), quota=((1, 0.2), (100, 60.0)))
-    async with Simulator(config) as sim:
+    async with Simulator(config, clock=clock.now) as sim:
         await create_id(http, sim, key="key-a")
         status, _, headers = await create(http, sim, key="key-b")  # the quota is shared
         assert status == 429
         assert headers["Retry-After"] == "1"  # 0.2 s, rounded up to whole seconds
-        await anyio.sleep(0.25)  # longer than the window
+        await clock.advance(0.15)
+        status, _, _ = await create(http, sim, key="key-b")
+        assert status == 429  # still inside the window
+        await clock.advance(0.1)  # the first create has left the window
         await create_id(http, sim, key="key-b")
-        assert sim.stats().rate_limited == 1
+        assert sim.stats().rate_limited == 2
         assert sim.max_creates_in_window(0.2) == 1
         assert sim.max_creates_in_window(60.0) == 2
 
@@ -1391,7 +1421,8 @@ def test_markers() -> None:
 
 async def test_stats_endpoint_serves_the_counters() -> None:
     config = SimulatorConfig(latency=(0.01, 0.02), quota=((2, 60.0),))
-    async with Simulator(config) as sim, aiohttp.ClientSession() as http:
+    # On a clock that stands still, all three creates fall in the 1 s window however slow the loop.
+    async with Simulator(config, clock=FakeClock().now) as sim, aiohttp.ClientSession() as http:
         headers = {"Authorization": f"Bearer {sim.api_key}"}
         for _ in range(3):
             form = aiohttp.FormData()

@@ -134,8 +134,10 @@ async def test_random_fault_flags_of_the_standalone_simulator(http: aiohttp.Clie
     async with await anyio.open_process([*command, "--error-rate", "1"]) as process:
         try:
             assert process.stdout is not None
-            with anyio.fail_after(20):
-                banner = (await process.stdout.receive()).decode()
+            banner = ""
+            with anyio.fail_after(30):  # a read may return part of the line: read up to its end
+                while not banner.endswith("\n"):
+                    banner += (await process.stdout.receive()).decode()
             base_url = banner.split(" serving on ")[1].split()[0]
             for path in (JOBS, f"{JOBS}/some-job"):  # every endpoint answers a 5xx
                 async with http.get(base_url + path, headers={"Authorization": "Bearer sim-key"}) as answer:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 from aiohttp import BodyPartReader, web
@@ -40,25 +40,29 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def free_port() -> int:
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, so nothing else can take it, but not
+    listening (a port merely found free could be taken by another process before the test)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 async def test_connection_refused_is_a_connect_error_and_nothing_was_sent() -> None:
-    async with ade_async.Client(
-        api_key="k", base_url=f"http://127.0.0.1:{free_port()}", retry=NO_RETRY
-    ) as client:
-        with pytest.raises(ade_async.ConnectError) as info:
-            await client.create_job("# doc", schema=SCHEMA)
+    with refusing_port() as port:
+        async with ade_async.Client(
+            api_key="k", base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY
+        ) as client:
+            with pytest.raises(ade_async.ConnectError) as info:
+                await client.create_job("# doc", schema=SCHEMA)
     assert not info.value.request_sent
     assert info.value.path == "/v1/ade/extract/jobs"
 
 
 async def test_slow_answer_is_a_read_timeout() -> None:
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers: the server is cancelled when the test ends
         return web.json_response({})
 
     app = web.Application()
@@ -75,7 +79,7 @@ async def test_dropped_connection_is_connection_lost() -> None:
     async def drop(request: web.Request) -> web.Response:
         assert request.transport is not None
         request.transport.close()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # not a wait for anything: the connection is closed already
         return web.Response()
 
     app = web.Application()
@@ -209,18 +213,19 @@ async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path
     from pathlib import Path
 
     assert isinstance(tmp_path, Path)
-    async with ade_async.Client(
-        api_key="k", base_url=f"http://127.0.0.1:{free_port()}", retry=NO_RETRY
-    ) as client:
-        with pytest.raises(ade_async.InputError, match="not found") as info:
-            await client.create_job(tmp_path / "missing.md", schema=SCHEMA)
-        assert info.value.path == str(tmp_path / "missing.md")
-        with pytest.raises(ade_async.InputError, match="directory"):
-            await client.create_job(tmp_path, schema=SCHEMA)
-        with pytest.raises(TypeError, match="document must be"):
-            await client.create_job(123, schema=SCHEMA)  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match="schema must be"):
-            await client.create_job("# x", schema=["not", "a", "mapping"])  # type: ignore[arg-type]
+    with refusing_port() as port:  # nothing is sent, so nothing need listen
+        async with ade_async.Client(
+            api_key="k", base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY
+        ) as client:
+            with pytest.raises(ade_async.InputError, match="not found") as info:
+                await client.create_job(tmp_path / "missing.md", schema=SCHEMA)
+            assert info.value.path == str(tmp_path / "missing.md")
+            with pytest.raises(ade_async.InputError, match="directory"):
+                await client.create_job(tmp_path, schema=SCHEMA)
+            with pytest.raises(TypeError, match="document must be"):
+                await client.create_job(123, schema=SCHEMA)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="schema must be"):
+                await client.create_job("# x", schema=["not", "a", "mapping"])  # type: ignore[arg-type]
 
 
 def test_upload_file_names_cannot_inject_headers() -> None:

@@ -14,7 +14,6 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
-from ._config import SimulatorConfig
 from ._engine import Exchange
 from ._stats import SimulatorStats
 from .landingai._app import build_app as build_landingai
@@ -49,14 +48,14 @@ class Provider:
         title: how the command line's banner names the API.
         description: one line for ``--help``.
         endpoints: its endpoint names (for faults and stats).
-        build: a fresh application and its state, for a configuration.
+        build: a fresh application and its state, for a configuration (and ``clock=``).
     """
 
     name: str
     title: str
     description: str
     endpoints: tuple[str, ...]
-    build: Callable[[SimulatorConfig], tuple[web.Application, ServedState]]
+    build: Callable[..., tuple[web.Application, ServedState]]
 
 
 PROVIDERS: Final[Mapping[str, Provider]] = types.MappingProxyType(

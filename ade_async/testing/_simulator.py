@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final, Self, final
 
@@ -34,6 +35,10 @@ class Simulator:
         provider: which API to simulate: ``"landingai"`` (the default; see ``PROVIDERS``).
         host: the interface to bind, ``127.0.0.1`` by default.
         port: the port to bind; 0 picks a free one (read it back from :attr:`base_url`).
+        clock: the monotonic time jobs, quota windows, list lag and output URL expiry follow;
+            ``time.monotonic`` by default. Pass ``FakeClock().now`` and they move only when a
+            test advances that clock, so a job runs exactly until the test lets it end (injected
+            "slow" faults still sleep in real time).
 
     Raises:
         ValueError: an unknown provider.
@@ -55,12 +60,14 @@ class Simulator:
         provider: str = DEFAULT_PROVIDER,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config: Final = config if config is not None else SimulatorConfig()
         chosen = find_provider(provider)
         #: The simulated provider's name.
         self.provider: Final = chosen.name
-        self.app, self._state = chosen.build(self.config)
+        self._clock = clock
+        self.app, self._state = chosen.build(self.config, clock=clock)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -139,7 +146,7 @@ class Simulator:
 
     def stats(self) -> SimulatorStats:
         """A frozen snapshot of the counters."""
-        return self._state.stats(time.monotonic())
+        return self._state.stats(self._clock())
 
     def max_creates_in_window(self, period: float) -> int:
         """The most accepted creates whose acceptance times fall in any ``[t, t + period)``.
@@ -154,8 +161,9 @@ class Simulator:
         return self._state.max_creates_in_window(period)
 
     def job_completed_at(self, job_id: str) -> float | None:
-        """When the job reaches (or will reach) its terminal status, on the ``time.monotonic()``
-        clock; ``None`` for an unknown id. For detection-latency measurements."""
+        """When the job reaches (or will reach) its terminal status, on the simulator's clock
+        (``time.monotonic()`` by default); ``None`` for an unknown id. For detection-latency
+        measurements."""
         return self._state.job_completed_at(job_id)
 
     # ------------------------------------------------------------------------------ control

@@ -254,11 +254,17 @@ def _orphans(stats: SimulatorStats, documents: Mapping[str, str], unknown: set[s
     return sum(stats.jobs_by_content.get(_sha256(documents[name]), 0) for name in unknown)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _held_port() -> socket.socket:
+    """A loopback port that refuses connections until the simulator takes it over.
+
+    Bound with ``SO_REUSEADDR`` but never listening: nothing else is given the port meanwhile
+    (a port merely found free could be), connections to it are refused, and the simulator,
+    which also binds with ``SO_REUSEADDR``, can bind and listen on it while it is held.
+    """
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    return holder
 
 
 @contextlib.asynccontextmanager
@@ -275,12 +281,13 @@ async def _serving(scenario: Scenario, refused: Callable[[], int]) -> AsyncItera
                 sim.inject(endpoint, kind, count)
             yield sim, sim.base_url
         return
-    port = _free_port()
+    holder = _held_port()
+    port: int = holder.getsockname()[1]
     sim = Simulator(config, port=port)
 
     async def start_when_refused() -> None:
-        with anyio.fail_after(20):
-            while refused() < 2:
+        with anyio.fail_after(30):  # bounds a hang only
+            while refused() < 2:  # the client's count: nothing to await
                 await anyio.sleep(0.01)
         await sim.start()
 
@@ -290,6 +297,7 @@ async def _serving(scenario: Scenario, refused: Callable[[], int]) -> AsyncItera
             yield sim, f"http://127.0.0.1:{port}"
     finally:
         await sim.close()
+        holder.close()
 
 
 async def run_extract_many(scenario: Scenario, folder: Path) -> RunReport:

@@ -20,8 +20,9 @@ from .harness import RunReport, Scenario, check_run, run_cli, run_extract_many
 
 pytestmark = pytest.mark.anyio
 
-#: Slow faults sleep past the client's 1.5 s read timeout (kept well above a loaded machine's answers).
-_SLOW = {"faults": Faults(slow_seconds=2.0)}
+#: Slow faults sleep past the client's 1.5 s read timeout (kept well above a loaded machine's answers),
+#: by enough that a client stalled for seconds still times out before the late answer comes.
+_SLOW = {"faults": Faults(slow_seconds=4.0)}
 
 SCENARIOS = (
     Scenario(

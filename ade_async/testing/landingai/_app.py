@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from aiohttp import web
@@ -291,17 +292,20 @@ def _int_query(
     return value
 
 
-def build_app(config: SimulatorConfig | None = None) -> tuple[web.Application, SimulatorState]:
+def build_app(
+    config: SimulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> tuple[web.Application, SimulatorState]:
     """A fresh LandingAI simulator application and the state its handlers share.
 
     Mount the application anywhere aiohttp serves one (``web.AppRunner``,
     ``aiohttp.test_utils.TestServer``); :class:`~ade_async.testing.Simulator` does this on a
-    loopback port.
+    loopback port. ``clock`` is the monotonic time jobs, quota windows, list lag and result URL
+    expiry follow (``FakeClock().now`` moves them only when a test does).
 
     Example::
 
         app, state = build_app(SimulatorConfig(latency=(0.0, 0.0)))
         state.inject("get", "503")
     """
-    state = SimulatorState(config if config is not None else SimulatorConfig())
+    state = SimulatorState(config if config is not None else SimulatorConfig(), clock=clock)
     return build_application(LandingAIRoutes(state), client_max_size=MAX_BODY_BYTES), state

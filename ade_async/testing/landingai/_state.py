@@ -18,6 +18,8 @@ caller's jobs; output URL tokens expire from the front of a deque.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -82,7 +84,7 @@ class SimulatorState(Engine[Job]):
         config: the simulator's options.
     """
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         faults = config.faults
         super().__init__(
             api_keys=config.api_keys,
@@ -103,6 +105,7 @@ class SimulatorState(Engine[Job]):
             retry_after=config.retry_after,
             fault_retry_after=config.fault_retry_after,
             record=config.record,
+            clock=clock,
         )
         self.config = config
         #: Requests to an ``output_url`` that carried an ``Authorization`` header.
