@@ -222,7 +222,7 @@ async def test_errors_become_http_answers(sim: Simulator, http: aiohttp.ClientSe
         assert body["error"] == "invalid_schema"
         assert body["problems"]
 
-        status, body, _ = await post(http, served.url, doc(3, "<!-- ade-sim: latency 3600 -->"), timeout=0.3)
+        status, body, _ = await post(http, served.url, doc(3, "<!-- ade-sim: latency 3600 -->"), deadline=0.3)
         assert status == 504
         assert body["error"] == "job_timeout"
         # The job id is what lets the caller collect the job later.
