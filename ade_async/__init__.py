@@ -1,21 +1,33 @@
-"""ade_async: an asyncio-first client for document extract jobs (LandingAI ADE Extract Jobs v1).
+"""ade_async: an asyncio-first client for document extract jobs, one engine for several vendors.
 
 Start here::
 
     import ade_async
 
-    async with ade_async.Client() as client:  # API key from VISION_AGENT_API_KEY
-        job_id = await client.create_job(pathlib.Path("invoice.md"), schema={"type": "object", ...})
+    async with ade_async.Client() as client:  # LandingAI ADE; the key from its variable
+        result = await client.extract(pathlib.Path("invoice.md"), schema=Invoice)
+        invoice = result.value
 
-Every error is an :class:`ADEError`; see ``ade_async._errors`` for the whole tree. A faithful
-simulator of the API lives in :mod:`ade_async.testing`.
+Every error is an :class:`ADEError`; see ``ade_async._errors`` for the whole tree. Vendors are
+providers (:mod:`ade_async.providers`); a faithful simulator of each lives in
+:mod:`ade_async.testing`.
 """
 
-from ._admission import AdmissionStats, WindowUsage
-from ._client import Client
+from ._client import DEFAULT, Client
 from ._config import Timeouts
+from ._engine.admission import AdmissionStats, WindowUsage
+from ._engine.events import CreatePhase, CreateProgress, EventKind, JobEvent, ProgressHook
+from ._engine.http import FormField, HttpRequest, Response, Transport
+from ._engine.ratelimit import RateLimit, RedisBackend
+from ._engine.reconcile import ReconcilePolicy, SearchReport
+from ._engine.retry import RetryPolicy
+from ._engine.schedule import PollPolicy
+from ._engine.stats import ClientStats
+from ._engine.submit import PriorCreate
+from ._engine.types import JobPage, JobSnapshot, JobState, ResultWarning
 from ._errors import (
     ADEError,
+    AdmissionTimeoutError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -46,32 +58,19 @@ from ._errors import (
     TransportError,
     UnexpectedError,
     UnprocessableEntityError,
-)
-from ._events import EventKind, JobEvent
-from ._ratelimit import RateLimit, RedisBackend
-from ._reconcile import ReconcilePolicy, SearchReport
-from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
-from ._retry import RetryPolicy
-from ._schedule import PollPolicy
-from ._stats import ClientStats
-from ._version import __version__
-from ._wire import (
-    TERMINAL_STATUSES,
-    ExtractJobStatusResponse,
-    ExtractMetadata,
-    ExtractResponse,
-    ExtractWarning,
-    JobsListResponse,
-    JobStatus,
-    JobSummary,
+    UnsupportedOperationError,
     ValidationErrorItem,
 )
+from ._inputs import DocumentInput
+from ._results import ExtractResult, Failed, JobHandle, Outcome, Stage, Succeeded
+from ._version import __version__
 
 __all__ = [
-    "TERMINAL_STATUSES",
+    "DEFAULT",
     "ADEError",
     "APIStatusError",
     "AdmissionStats",
+    "AdmissionTimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -82,13 +81,14 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionLostError",
     "CreateOutcomeUnknownError",
+    "CreatePhase",
+    "CreateProgress",
+    "DocumentInput",
     "EventKind",
-    "ExtractJobStatusResponse",
-    "ExtractMetadata",
-    "ExtractResponse",
     "ExtractResult",
-    "ExtractWarning",
     "Failed",
+    "FormField",
+    "HttpRequest",
     "InputError",
     "JobCancelledError",
     "JobError",
@@ -97,24 +97,28 @@ __all__ = [
     "JobHandle",
     "JobLostError",
     "JobNotFinishedError",
-    "JobStatus",
-    "JobSummary",
+    "JobPage",
+    "JobSnapshot",
+    "JobState",
     "JobTimeoutError",
-    "JobsListResponse",
     "MalformedResponseError",
     "NotFoundError",
     "Outcome",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "PollPolicy",
+    "PriorCreate",
+    "ProgressHook",
     "RateLimit",
     "RateLimitError",
     "ReadTimeoutError",
     "ReconcilePolicy",
     "RedisBackend",
+    "Response",
     "ResponseTooLargeError",
     "ResultDownloadError",
     "ResultTypeError",
+    "ResultWarning",
     "RetryPolicy",
     "SchemaError",
     "SearchReport",
@@ -122,9 +126,11 @@ __all__ = [
     "Stage",
     "Succeeded",
     "Timeouts",
+    "Transport",
     "TransportError",
     "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsupportedOperationError",
     "ValidationErrorItem",
     "WindowUsage",
     "__version__",

@@ -1,18 +1,12 @@
 """Client configuration: the API key, the host, and timeouts.
 
-Environment variables are read here and nowhere else. They are the ones the official
-``landingai-ade`` SDK reads, so a machine set up for the SDK works unchanged:
-
-``VISION_AGENT_API_KEY``
-    the API key (keys are per region: an EU key works only against the EU host);
-``LANDINGAI_ADE_ENVIRONMENT``
-    ``production`` (the US host, the default) or ``eu``;
-``LANDINGAI_ADE_BASE_URL``
-    a full base URL, for proxies and the simulator. Plain ``http://`` is accepted only to a
-    loopback host (the key travels in every request's header).
+Environment variables are read here and nowhere else: the ones each provider declares
+(:class:`~ade_async.providers.ProviderInfo`), which are its vendor's official SDK's own, so a
+machine set up for that SDK works unchanged (``ade-async providers`` lists them).
 
 Explicit arguments win over the environment. Giving both ``base_url`` and ``environment`` as
-arguments is ambiguous and refused, as the SDK does.
+arguments is ambiguous and refused, as the SDKs do. Plain ``http://`` is accepted only to a
+loopback host (the key travels in every request's header).
 """
 
 from __future__ import annotations
@@ -22,31 +16,15 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
 
-__all__ = [
-    "API_KEY_ENV",
-    "BASE_URL_ENV",
-    "ENVIRONMENTS",
-    "ENVIRONMENT_ENV",
-    "ApiKey",
-    "Timeouts",
-    "resolve_api_key",
-    "resolve_base_url",
-]
+if TYPE_CHECKING:
+    from .providers import ProviderInfo
 
-API_KEY_ENV: Final = "VISION_AGENT_API_KEY"
-ENVIRONMENT_ENV: Final = "LANDINGAI_ADE_ENVIRONMENT"
-BASE_URL_ENV: Final = "LANDINGAI_ADE_BASE_URL"
-
-#: v1 hosts by environment name (source: the SDK's ``ENVIRONMENTS`` table, ade-api-notes §6).
-ENVIRONMENTS: Final[Mapping[str, str]] = {
-    "production": "https://api.va.landing.ai",
-    "eu": "https://api.va.eu-west-1.landing.ai",
-}
+__all__ = ["ApiKey", "Timeouts", "is_loopback_host", "resolve_api_key", "resolve_base_url"]
 
 
 class ApiKey:
@@ -108,14 +86,17 @@ class Timeouts:
                 raise ValueError(f"Timeouts.{name} must be positive or None, got {value!r}")
 
 
-def resolve_api_key(api_key: str | None, env: Mapping[str, str] | None = None) -> ApiKey:
-    """The explicit key, else ``VISION_AGENT_API_KEY``; a missing key names the variable."""
+def resolve_api_key(api_key: str | None, info: ProviderInfo, env: Mapping[str, str] | None = None) -> ApiKey:
+    """The explicit key, else the provider's key variables in order; a missing key names them."""
     environ = os.environ if env is None else env
-    value = api_key if api_key is not None else environ.get(API_KEY_ENV)
+    value = api_key
+    if value is None:
+        value = next((environ[name] for name in info.api_key_env if environ.get(name)), None)
     if not value or not value.strip():
+        names = " or ".join(info.api_key_env) or "the key"
+        hint = f" ({info.key_help})" if info.key_help else ""
         raise ConfigurationError(
-            f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable "
-            "(get a key at https://va.landing.ai/settings/api-key)."
+            f"No API key for {info.title}: pass api_key=... or set the {names} environment variable{hint}."
         )
     return ApiKey(value)
 
@@ -123,46 +104,49 @@ def resolve_api_key(api_key: str | None, env: Mapping[str, str] | None = None) -
 def resolve_base_url(
     base_url: str | None,
     environment: str | None,
+    info: ProviderInfo,
     env: Mapping[str, str] | None = None,
 ) -> str:
     """The API base URL, without a trailing slash.
 
-    Order: explicit ``base_url``; explicit ``environment``; ``LANDINGAI_ADE_BASE_URL``;
-    ``LANDINGAI_ADE_ENVIRONMENT``; the US production host.
+    Order: explicit ``base_url``; explicit ``environment``; the provider's base-URL variable;
+    its environment variable; its default environment's host.
     """
     environ = os.environ if env is None else env
     if base_url is not None and environment is not None:
+        selected = info.hosts.get(environment, "an unknown host")
         raise ConfigurationError(
             "Ambiguous URL: pass either base_url or environment, not both "
-            f"(environment {environment!r} would select {ENVIRONMENTS.get(environment, 'an unknown host')})."
+            f"(environment {environment!r} would select {selected})."
         )
     if base_url is not None:
-        return _check_url(base_url, "base_url")
+        return _check_url(base_url, "base_url", info)
     if environment is not None:
-        return _host_for(environment, "environment")
-    from_env = environ.get(BASE_URL_ENV)
-    if from_env:
-        return _check_url(from_env, BASE_URL_ENV)
-    env_name = environ.get(ENVIRONMENT_ENV)
-    if env_name:
-        return _host_for(env_name, ENVIRONMENT_ENV)
-    return ENVIRONMENTS["production"]
+        return _host_for(environment, "environment", info)
+    from_env = environ.get(info.base_url_env) if info.base_url_env else None
+    if from_env and info.base_url_env:
+        return _check_url(from_env, info.base_url_env, info)
+    env_name = environ.get(info.environment_env) if info.environment_env else None
+    if env_name and info.environment_env:
+        return _host_for(env_name, info.environment_env, info)
+    return info.hosts[info.default_environment]
 
 
-def _host_for(name: str, source: str) -> str:
-    host = ENVIRONMENTS.get(name.strip().lower())
+def _host_for(name: str, source: str, info: ProviderInfo) -> str:
+    host = info.hosts.get(name.strip().lower())
     if host is None:
-        known = ", ".join(sorted(ENVIRONMENTS))
-        raise ConfigurationError(f"Unknown ADE environment {name!r} from {source}; expected one of: {known}.")
+        known = ", ".join(sorted(info.hosts))
+        raise ConfigurationError(
+            f"Unknown {info.title} environment {name!r} from {source}; expected one of: {known}."
+        )
     return host
 
 
-def _check_url(url: str, source: str) -> str:
+def _check_url(url: str, source: str, info: ProviderInfo) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            f"{source} must be an http(s) URL such as https://api.va.landing.ai, got {url!r}."
-        )
+        example = info.hosts[info.default_environment]
+        raise ConfigurationError(f"{source} must be an http(s) URL such as {example}, got {url!r}.")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{source} must not carry a query or fragment, got {url!r}.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):

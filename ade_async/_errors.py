@@ -31,8 +31,10 @@ one seam (``ade_async._transport``) and never escape. The tree::
     │   ├── JobLostError              the API no longer knows the job (404, confirmed)
     │   └── JobTimeoutError           a client-side deadline passed (the job may still finish)
     ├── CreateOutcomeUnknownError     a create was sent but its answer was lost: the job may exist
-    ├── ResultDownloadError           a completed job's ``output_url`` could not be downloaded
+    ├── AdmissionTimeoutError         no create quota came free within ``admission_timeout``
+    ├── ResultDownloadError           a completed job's result could not be fetched from its URL
     ├── ResultTypeError               a result does not fit the type asked for (``result.to(T)``)
+    ├── UnsupportedOperationError     the vendor cannot do this (cancel a job, say)  .operation
     └── UnexpectedError               a bug met while handling one input or job  .__cause__
 
 ``request_sent`` on transport errors says whether the server may have seen the request. It matters
@@ -53,14 +55,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._wire import HTTPValidationError, ValidationErrorItem
-
 if TYPE_CHECKING:
-    from ._reconcile import SearchReport
+    from ._engine.reconcile import SearchReport
 
 __all__ = [
     "ADEError",
     "APIStatusError",
+    "AdmissionTimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
@@ -90,9 +91,25 @@ __all__ = [
     "TransportError",
     "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsupportedOperationError",
+    "ValidationErrorItem",
     "error_for_status",
     "unexpected",
 ]
+
+
+class ValidationErrorItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of a 422 ``detail`` list (FastAPI's shape, which every vendor in scope uses)."""
+
+    loc: tuple[str | int, ...] = ()
+    msg: str = ""
+    type: str = ""
+
+
+class HTTPValidationError(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of a 422 answer: ``{"detail": [...]}``."""
+
+    detail: tuple[ValidationErrorItem, ...] = ()
 
 
 class ADEError(Exception):
@@ -214,7 +231,7 @@ class ResponseTooLargeError(TransportError):
     """An answer's body was larger than the client accepts; the client stopped reading it.
 
     Bodies are read up to a cap (``Client(max_response_bytes=...)`` for API answers, 32 MiB by
-    default; ``max_download_bytes`` for results downloaded from ``output_url``, 512 MiB), so that a
+    default; ``max_download_bytes`` for results downloaded from a result URL, 512 MiB), so that a
     broken or hostile server cannot make the client hold gigabytes. The cap is checked against
     ``Content-Length`` before reading and against the bytes received while reading (a chunked or
     compressed body has no trustworthy length).
@@ -470,7 +487,7 @@ class JobTimeoutError(JobError):
 
 
 class ResultDownloadError(ADEError):
-    """A completed job's result could not be downloaded from its ``output_url``.
+    """A completed job's result could not be downloaded from its result URL.
 
     Attributes:
         job_id: the job whose result could not be fetched.
@@ -486,21 +503,23 @@ class ResultDownloadError(ADEError):
 class CreateOutcomeUnknownError(ADEError):
     """A create was sent but its answer was lost, timed out or garbled: the job may exist.
 
-    The API has no idempotency key, so ade_async never repeats such a create blindly: that could
-    pay for the same document twice. ``submit``, ``extract`` and ``extract_many`` first look for
-    the job (every upload's file name carries a random token, which a completed job's
-    ``metadata.filename`` echoes) and adopt it when found; this error means the search ended
+    No vendor offers an idempotency key, so ade_async never repeats such a create blindly: that
+    could pay for the same document twice. ``submit``, ``extract`` and ``extract_many`` first look
+    for the job by its match key (LandingAI ADE: a random token in the upload's file name, which a
+    completed job's metadata echoes) and adopt it when found; this error means the search ended
     without finding it and resubmitting was not allowed (``ReconcilePolicy(resubmit_unknown=True)``
     allows it). :meth:`Client.create_job` raises it at once, without searching.
 
     Attributes:
-        filename: the uploaded file name, token included (``None`` for a ``markdown_url`` create).
-        content_sha256: hex SHA-256 of the uploaded Markdown (``None`` for ``markdown_url``).
+        filename: the document's file name (``None`` when there was no document).
+        content_sha256: hex SHA-256 of the document (``None`` when there was no document).
         sent_at: Unix time just before the create was sent.
         cause: the error that hid the outcome.
         search: what the search for the job learned (``None`` when there was no search).
         resubmissions: how many times the create was sent again after a search (each may have
             made a duplicate job).
+        match_key: what its job can be recognised by (LandingAI ADE: the upload token in the file
+            name; a vendor with uploads: the file's id); ``None`` when nothing can.
     """
 
     def __init__(
@@ -513,8 +532,10 @@ class CreateOutcomeUnknownError(ADEError):
         cause: ADEError,
         search: SearchReport | None = None,
         resubmissions: int = 0,
+        match_key: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.match_key = match_key
         self.filename = filename
         self.content_sha256 = content_sha256
         self.sent_at = sent_at
@@ -529,7 +550,7 @@ class CreateOutcomeUnknownError(ADEError):
             also = f"; it had been sent {resubmissions} more time(s), each may be a duplicate"
         return CreateOutcomeUnknownError(
             f"the create for {self.filename or 'a markdown_url'} was sent but its outcome is unknown "
-            f"({self.cause}); {search.describe()}, none carries its upload token{also}. It was not sent "
+            f"({self.cause}); {search.describe()}, none shows its match key{also}. It was not sent "
             "again, to avoid paying twice: allow it with resubmit_unknown=True (--resubmit-unknown).",
             filename=self.filename,
             content_sha256=self.content_sha256,
@@ -537,7 +558,21 @@ class CreateOutcomeUnknownError(ADEError):
             cause=self.cause,
             search=search,
             resubmissions=resubmissions,
+            match_key=self.match_key,
         )
+
+
+class AdmissionTimeoutError(ADEError):
+    """No create quota came free within the ``admission_timeout`` a caller gave; no job was created.
+
+    Attributes:
+        paused_for: seconds left of the admission gate's 429 pause when it gave up (0 if none):
+            a hint of when to try again.
+    """
+
+    def __init__(self, message: str, *, paused_for: float = 0.0) -> None:
+        super().__init__(message)
+        self.paused_for = paused_for
 
 
 class ResultTypeError(ADEError):
@@ -550,6 +585,20 @@ class ResultTypeError(ADEError):
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class UnsupportedOperationError(ADEError):
+    """The provider's vendor cannot do what was asked (cancel a job, say); nothing was sent.
+
+    Attributes:
+        operation: what was asked (``"cancel"``).
+        provider: the provider's name.
+    """
+
+    def __init__(self, message: str, *, operation: str, provider: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.provider = provider
 
 
 class UnexpectedError(ADEError):

@@ -1,17 +1,18 @@
-"""Extraction schemas: from what users write to the JSON string the API wants, checked first.
+"""Extraction schemas: from what users write to a checked JSON Schema document.
 
-The create endpoint takes ``schema`` as a JSON *string* form field (ade-api-notes §1). Users may give:
+Users may give:
 
 * a mapping (a JSON Schema as a dict), or a JSON string, sent as given;
 * a msgspec ``Struct`` type (or a dataclass or TypedDict), turned into JSON Schema by msgspec;
 * a pydantic model class, turned into JSON Schema by its ``model_json_schema()``.
 
-:func:`prepare_schema` also mirrors the API's documented schema errors (seed 002, ade-api-notes §7),
-so a batch with a bad schema fails before any job is created: the root must be an object with
-``"type": "object"``; ``properties`` must map names to schemas (objects); local ``$ref`` cycles are
-refused; and with ``strict=True`` the keywords the API rejects are refused too (with
-``strict=False`` the API prunes them, so they pass). A schema nested too deeply to be read or
-written (thousands of levels) is refused with a :class:`SchemaError` too, never a crash.
+:func:`check_schema` makes the checks every vendor in scope documents, so a batch with a bad
+schema fails before any job is created: the root must be an object with ``"type": "object"``;
+``properties`` must map names to schemas (objects); local ``$ref`` cycles are refused; and the
+keywords a provider names as forbidden are refused too (LandingAI ADE's strict mode). A schema
+nested too deeply to be read or written (thousands of levels) is refused with a
+:class:`SchemaError` too, never a crash. A provider adds its own rules on top and encodes the
+document the way its create takes it (:func:`encode_schema`).
 """
 
 from __future__ import annotations
@@ -23,29 +24,11 @@ import msgspec
 
 from ._errors import SchemaError
 
-__all__ = ["UNSUPPORTED_KEYWORDS", "SchemaInput", "prepare_schema", "schema_to_dict", "schema_to_json"]
+__all__ = ["SchemaInput", "check_schema", "encode_schema", "schema_to_dict", "schema_to_json", "walk_schema"]
 
 #: A JSON Schema as a mapping or JSON string, or a type to derive one from (msgspec Struct,
 #: dataclass, TypedDict, pydantic model class).
 SchemaInput: TypeAlias = "Mapping[str, Any] | str | type"
-
-#: Keywords that make the API answer 422 with ``strict=true`` ("Keywords that cause errors").
-UNSUPPORTED_KEYWORDS: Final = frozenset(
-    {
-        "allOf",
-        "oneOf",
-        "const",
-        "maxItems",
-        "minItems",
-        "maxLength",
-        "minLength",
-        "maximum",
-        "minimum",
-        "pattern",
-        "propertyOrdering",
-        "uniqueItems",
-    }
-)
 
 # Keywords whose values are schemas, maps of schemas, or lists of schemas (where to look deeper).
 _SCHEMA_VALUED: Final = frozenset({"items", "additionalProperties", "not", "contains", "propertyNames"})
@@ -73,9 +56,19 @@ def schema_to_dict(schema: SchemaInput) -> dict[str, Any]:
     """The schema as a JSON Schema dict.
 
     Raises:
-        SchemaError: a string that is not JSON or not an object, or a type no schema can be made of.
+        SchemaError: a string that is not JSON or not an object, a type no schema can be made of,
+            or a schema nested too deeply to be read.
         TypeError: an argument of another kind.
     """
+    try:
+        return _to_dict(schema)
+    except RecursionError:
+        raise SchemaError(
+            "The schema is nested too deeply to be checked or sent", problems=["nested too deeply"]
+        ) from None
+
+
+def _to_dict(schema: SchemaInput) -> dict[str, Any]:
     if isinstance(schema, str):
         try:
             decoded = msgspec.json.decode(schema)
@@ -105,37 +98,64 @@ def schema_to_dict(schema: SchemaInput) -> dict[str, Any]:
     )
 
 
-def prepare_schema(schema: SchemaInput, *, strict: bool) -> str:
-    """The ``schema`` form field, after the checks the API would make.
+def check_schema(
+    schema: SchemaInput, *, forbidden: frozenset[str] = frozenset(), vendor: str = "the API"
+) -> dict[str, Any]:
+    """The schema as a JSON Schema document, after the checks every vendor makes.
+
+    Args:
+        schema: what the user gave.
+        forbidden: keywords the vendor refuses (anywhere in the schema).
+        vendor: how messages name the vendor.
 
     Raises:
-        SchemaError: the API would refuse this schema (``problems`` lists why).
+        SchemaError: the vendor would refuse this schema (``problems`` lists why).
     """
     try:
-        return _checked_schema(schema, strict=strict)
+        document = schema_to_dict(schema)
+        problems = list(_root_problems(document))
+        problems.extend(_malformed_properties(document, ""))
+        problems.extend(_ref_cycles(document))
+        problems.extend(
+            f"unsupported keyword {keyword!r} at {path or 'the root'}"
+            for keyword, path in _keywords(document, "", forbidden)
+        )
     except RecursionError:
         # msgspec and the checks below recurse per level; a hostile schema must not crash the caller.
         raise SchemaError(
             "The schema is nested too deeply to be checked or sent", problems=["nested too deeply"]
         ) from None
-
-
-def _checked_schema(schema: SchemaInput, *, strict: bool) -> str:
-    document = schema_to_dict(schema)
-    problems = list(_root_problems(document))
-    problems.extend(_malformed_properties(document, ""))
-    problems.extend(_ref_cycles(document))
-    if strict:
-        problems.extend(
-            f"unsupported keyword {keyword!r} at {path or 'the root'}"
-            for keyword, path in _keywords(document, "")
-        )
     if problems:
-        raise SchemaError("The schema would be refused by the API: " + "; ".join(problems), problems=problems)
+        raise SchemaError(
+            f"The schema would be refused by {vendor}: " + "; ".join(problems), problems=problems
+        )
+    return document
+
+
+def encode_schema(document: dict[str, Any]) -> str:
+    """A checked schema document as JSON text.
+
+    Raises:
+        SchemaError: it cannot be serialised (or is nested too deeply to be).
+    """
     try:
         return msgspec.json.encode(document).decode("utf-8")
+    except RecursionError:
+        raise SchemaError(
+            "The schema is nested too deeply to be checked or sent", problems=["nested too deeply"]
+        ) from None
     except (TypeError, msgspec.EncodeError) as exc:
         raise SchemaError(f"The schema cannot be serialised to JSON: {exc}", problems=[str(exc)]) from exc
+
+
+def walk_schema(node: Any, path: str = "") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every subschema of ``node`` (itself included) with its path, for a provider's own rules."""
+    if not isinstance(node, dict):
+        return
+    yield node, path
+    for key, value in node.items():
+        for child, where in _subschemas(key, value, f"{path}.{key}" if path else key):
+            yield from walk_schema(child, where)
 
 
 def _inline_root(generated: dict[str, Any]) -> dict[str, Any]:
@@ -175,19 +195,19 @@ def _malformed_properties(node: Any, path: str) -> Iterator[str]:
                 yield from _malformed_properties(sub, sub_where)
 
 
-def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every unsupported keyword in a schema, with where it is (property names are not keywords)."""
-    if not isinstance(node, dict):
+def _keywords(node: Any, path: str, forbidden: frozenset[str]) -> Iterator[tuple[str, str]]:
+    """Every forbidden keyword in a schema, with where it is (property names are not keywords)."""
+    if not isinstance(node, dict) or not forbidden:
         return
     for key, value in node.items():
-        if key in UNSUPPORTED_KEYWORDS:
+        if key in forbidden:
             yield key, path
         where = f"{path}.{key}" if path else key
         for sub, sub_where in _subschemas(key, value, where):
-            yield from _keywords(sub, sub_where)
+            yield from _keywords(sub, sub_where, forbidden)
         if key == "items" and isinstance(value, list):
             for i, sub in enumerate(value):
-                yield from _keywords(sub, f"{where}[{i}]")
+                yield from _keywords(sub, f"{where}[{i}]", forbidden)
 
 
 def _subschemas(key: str, value: Any, where: str) -> Iterator[tuple[Any, str]]:

@@ -72,9 +72,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 import msgspec
 
-from ._client import DEFAULT, Client, _Default
+from ._client import Client
 from ._errors import (
     ADEError,
+    AdmissionTimeoutError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -99,8 +100,8 @@ from ._errors import (
     UnprocessableEntityError,
     describe_error_body,
 )
-from ._events import CreateProgress
-from ._inputs import MarkdownInput
+from ._inputs import DocumentInput
+from ._options import DEFAULT, Default
 from ._results import JobHandle
 from ._schema import SchemaInput
 
@@ -370,35 +371,30 @@ def _nothing() -> None:
 
 async def submit_or_503(
     client: Client,
-    markdown: MarkdownInput | None = None,
+    document: DocumentInput | None = None,
     *,
     schema: SchemaInput,
     max_wait: float,
-    model: str | None = None,
-    strict: bool = False,
-    markdown_url: str | None = None,
-    output_save_url: str | None = None,
+    options: Any = None,
     filename: str | None = None,
-    deadline: float | _Default | None = DEFAULT,
-) -> JobHandle:
+    timeout: float | Default | None = DEFAULT,
+) -> JobHandle[Any]:
     """``client.submit``, waiting at most ``max_wait`` seconds for create quota.
 
     The admission gate normally *waits* for quota, which suits a batch; a web request would
-    rather answer "busy, retry in N s" at once. This bounds only the wait for admission, which is
-    safe to abandon: a create still queued consumes nothing when it leaves. The moment admission
-    is granted and the create is about to go out, the bound is lifted and the call is shielded
-    from cancellation until the job is known, because a create cancelled on the wire may still
-    have made a job (a paid one) that no one would follow. A create refused with 429 made no
-    job: its wait for admission is bounded by ``max_wait`` again, so a long 429 pause answers 503
-    rather than holding the request. Worst case: a create whose answer was lost is looked for
-    (its job adopted when found) for up to ``ReconcilePolicy.max_search_time`` (600 s by
-    default) while candidate jobs still run, or until the client closes, which ends the search
-    at once with ``ClientClosedError`` (the app's shutdown bounds every request this way).
+    rather answer "busy, retry in N s" at once. This is ``submit(admission_timeout=max_wait)``:
+    only the wait for admission is bounded (a create still queued consumes nothing when it
+    leaves, and one refused with 429 made no job, so its next wait is bounded too). A create once
+    sent is never cut off: it runs in the client's own task and gets its answer whatever happens
+    to the request. Worst case: a create whose answer was lost is looked for (its job adopted
+    when found) for up to ``ReconcilePolicy.max_search_time`` (600 s by default) while candidate
+    jobs still run, or until the client closes, which ends the search at once with
+    ``ClientClosedError`` (the app's shutdown bounds every request this way); a request that
+    goes away meanwhile leaves the search to the client, which settles it.
 
     Args:
         client: the shared client (:func:`get_client`).
-        markdown, schema, model, strict, markdown_url, output_save_url, filename, deadline: as
-            for :meth:`ade_async.Client.submit`.
+        document, schema, options, filename, timeout: as for :meth:`ade_async.Client.submit`.
         max_wait: seconds to wait for admission; ``0`` takes quota only if it is free now.
 
     Returns:
@@ -411,39 +407,17 @@ async def submit_or_503(
     """
     if not max_wait >= 0:
         raise ValueError(f"max_wait must be 0 or more seconds, got {max_wait!r}")
-    # The same checks and request as submit(): schema, Markdown and deadline, before anything is sent.
-    client._deadline(deadline)
-    request = await client._build_request(
-        markdown,
-        schema=schema,
-        model=model,
-        strict=strict,
-        markdown_url=markdown_url,
-        output_save_url=output_save_url,
-        filename=filename,
-    )
-    paused_for = client.stats().admission.paused_for
-    if paused_for > max_wait:  # a 429 pause longer than we may wait: no use queueing
-        raise _quota_exhausted(max_wait, paused_for)
-
-    on_the_wire = anyio.CancelScope()
-
-    async def progress(step: CreateProgress) -> None:
-        # Awaited at each step of the create, with no checkpoint before the step it announces.
-        # Waiting for admission (at first, or again after a 429 refused the create) is safe to
-        # abandon: nothing was created, so max_wait bounds it. From the moment a create goes out
-        # (sending, then searching for the job of a lost answer, then created) a paid job may
-        # exist, and the call is shielded so that it is never cut off unrecorded.
-        on_the_wire.shield = step.phase != "admission"
-
-    handle: JobHandle | None = None
-    with anyio.move_on_after(max_wait), on_the_wire:
-        # The private entry point of submit(), for its progress hook: the one place that knows
-        # when admission ends and the wire begins.
-        handle = await client._submit_prepared(request, deadline, on_progress=progress)
-    if handle is None:
-        raise _quota_exhausted(max_wait, _paused_for(client))
-    return handle
+    try:
+        return await client.submit(
+            document,
+            schema=schema,
+            options=options,
+            filename=filename,
+            timeout=timeout,
+            admission_timeout=max_wait,
+        )
+    except AdmissionTimeoutError as exc:
+        raise _quota_exhausted(max_wait, exc.paused_for) from None
 
 
 def _paused_for(client: Client) -> float:

@@ -31,7 +31,7 @@ def quota_schedule(creates: int, windows: tuple[tuple[int, float], ...]) -> list
     if not windows:
         return [0.0] * creates
     import ade_async
-    from ade_async._admission import AdmissionCore
+    from ade_async._engine.admission import AdmissionCore
 
     core = AdmissionCore(ade_async.RateLimit(windows=windows, safety_margin=0.0), now=0.0)
     for waiter in range(creates):

@@ -9,7 +9,7 @@ Usage (the harness starts it)::
     python benchmarks/_sim_server.py --port P --api-key KEY --spec '{"latency": [1, 20], ...}'
 
 ``--spec`` keys: ``latency`` [lo, hi]; ``quota`` [[count, period], ...]; ``retry_after`` (``null``
-or a ``SimulatorConfig.retry_after`` form); ``output_url_threshold``; ``seed``; ``faults`` (the
+or a ``SimulatorConfig.retry_after`` form); ``result_url_threshold``; ``seed``; ``faults`` (the
 keyword arguments of :class:`Faults`); ``storms`` ``{"every_s": S, "duration_s": D, "endpoints":
 ["create", "get"]}``.
 """
@@ -39,7 +39,7 @@ def config_from_spec(spec: dict[str, Any], api_key: str) -> SimulatorConfig:
         latency=(float(lo), float(hi)),
         quota=tuple((int(count), float(period)) for count, period in spec.get("quota", ())),
         retry_after=spec.get("retry_after"),
-        output_url_threshold=int(spec.get("output_url_threshold", 1_000_000)),
+        result_url_threshold=int(spec.get("result_url_threshold", 1_000_000)),
         faults=Faults(**spec.get("faults", {})),
         seed=int(spec.get("seed", 0)),
     )

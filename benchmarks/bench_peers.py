@@ -295,7 +295,7 @@ def measure(
         "jobs_created": stats["jobs_total"],
         "duplicate_jobs": stats["duplicate_jobs"],
         "downloads": stats["downloads"],
-        "output_url_auth_headers": stats["output_url_auth_headers"],
+        "result_url_auth_headers": stats["result_url_auth_headers"],
         "faults": stats["faults"],
         # (endpoint, status, count); status 0 is a connection closed without an answer.
         "requests_by_status": stats["requests"],
@@ -379,9 +379,9 @@ def scenario_table(result: dict[str, Any]) -> list[str]:
             )
         if row["wrong_results"]:
             notes.append(f"{row['contender']}: {row['wrong_results']} results did not match their input")
-        if row["output_url_auth_headers"]:
+        if row["result_url_auth_headers"]:
             notes.append(
-                f"{row['contender']} sent its API key to an output_url {row['output_url_auth_headers']} times"
+                f"{row['contender']} sent its API key to an output_url {row['result_url_auth_headers']} times"
             )
         if row["crash"]:
             notes.append(f"{row['contender']} crashed: {row['crash'][:300]}")

@@ -42,7 +42,7 @@ import aiohttp
 from _harness import SIM_KEY, fetch_json, peak_rss_kb, percentile, simulator_process, write_results
 
 import ade_async
-from ade_async._schedule import PollPolicy, PollSchedule
+from ade_async._engine.schedule import PollPolicy, PollSchedule
 
 SCHEMA = json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}})
 CONTENDERS = ("ade_async sweep", "ade_async per-job", "loop-per-job 5s", "loop-per-job 1s")
@@ -183,7 +183,7 @@ def core_benchmark(jobs: int = 100_000, decisions: int = 1_000_000) -> dict[str,
     before = tracemalloc.take_snapshot()
     schedule = PollSchedule(policy, random.Random(1))
     for i in range(jobs):
-        schedule.watch(f"{i:036d}", 0.0, deadline=1800.0)
+        schedule.watch(f"{i:036d}", 0.0, timeout=1800.0)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     core_bytes = sum(stat.size_diff for stat in after.compare_to(before, "filename")) / jobs
@@ -201,7 +201,7 @@ def core_benchmark(jobs: int = 100_000, decisions: int = 1_000_000) -> dict[str,
     per_decision_us = (time.perf_counter() - started) / made * 1e6
 
     async def with_watches() -> float:
-        from ade_async._scheduler import JobWatch
+        from ade_async._engine.scheduler import JobWatch
 
         loop = asyncio.get_running_loop()
         gc.collect()

@@ -38,9 +38,9 @@ import anyio
 from _harness import SIM_KEY, free_port, quota_schedule_end, simulator_process, write_results
 
 from ade_async import RateLimit, RedisBackend
-from ade_async._admission import AdmissionGate
-from ade_async._clock import LoopClock
-from ade_async._shared_admission import SharedAdmissionGate
+from ade_async._engine.admission import AdmissionGate
+from ade_async._engine.clock import LoopClock
+from ade_async._engine.shared_admission import SharedAdmissionGate
 
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}, "total": {"type": "number"}}}
 WINDOWS = ((40, 1.0), (400, 15.0))

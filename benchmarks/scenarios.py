@@ -63,8 +63,8 @@ class Scenario:
     quota: tuple[tuple[int, float], ...]
     faults: dict[str, Any] = field(default_factory=dict)
     storms: dict[str, Any] | None = None
-    output_url_threshold: int = 1_000_000
-    full_output_url_threshold: int = 1_000_000
+    result_url_threshold: int = 1_000_000
+    full_result_url_threshold: int = 1_000_000
 
     def size(self, full: bool) -> Size:
         return self.full if full else self.default
@@ -75,7 +75,7 @@ class Scenario:
             "latency": list(latency or self.size(full).latency),
             "quota": [list(window) for window in self.quota],
             "retry_after": None,
-            "output_url_threshold": self.full_output_url_threshold if full else self.output_url_threshold,
+            "result_url_threshold": self.full_result_url_threshold if full else self.result_url_threshold,
             "faults": self.faults,
             "storms": self.storms,
             "seed": 7,
@@ -116,7 +116,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         default=Size(jobs=200, latency=(1.0, 5.0), body_bytes=120_000),
         full=Size(jobs=500, latency=(1.0, 5.0), body_bytes=1_100_000),
         quota=((1000, 1.0),),
-        output_url_threshold=100_000,
+        result_url_threshold=100_000,
     ),
 )
 

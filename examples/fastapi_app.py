@@ -51,6 +51,7 @@ from ade_async.fastapi import (
     install_exception_handlers,
     submit_or_503,
 )
+from ade_async.providers import landingai
 from ade_async.testing import Simulator, SimulatorConfig
 
 HERE = Path(__file__).parent
@@ -73,7 +74,9 @@ def create_app(**lifespan_kwargs: Any) -> FastAPI:
     app = FastAPI(title="ade_async extraction service", lifespan=ade_lifespan(**lifespan_kwargs))
     install_exception_handlers(app)
 
-    async def submit(client: ade_async.Client, schema_name: str, file: UploadFile) -> ade_async.JobHandle:
+    async def submit(
+        client: ade_async.Client, schema_name: str, file: UploadFile
+    ) -> ade_async.JobHandle[Any]:
         schema = SCHEMAS.get(schema_name)
         if schema is None:
             raise HTTPException(404, f"unknown schema {schema_name!r}; known: {', '.join(sorted(SCHEMAS))}")
@@ -115,11 +118,11 @@ def create_app(**lifespan_kwargs: Any) -> FastAPI:
         """The job's status; with the extraction once it completed (404 for an unknown id)."""
         job = await client.get_job(job_id)
         answer: dict[str, Any] = {"job_id": job.job_id, "status": job.status, "progress": job.progress}
-        if job.status == ade_async.JobStatus.COMPLETED:
+        if job.status == landingai.JobStatus.COMPLETED:
             response = await client.fetch_result(job)
             answer["conforms"] = response.conforms
             answer["extraction"] = response.extraction
-        elif job.status == ade_async.JobStatus.FAILED:
+        elif job.status == landingai.JobStatus.FAILED:
             answer["failure_reason"] = job.failure_reason
         return answer
 

@@ -32,7 +32,7 @@ async def main() -> None:
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
         result = await client.extract(HERE / "documents" / "invoice-0002.md", schema=Invoice)
-        invoice = result.to(Invoice)  # a real Invoice instance, validated
+        invoice = result.value  # an Invoice, validated: the result is typed by its schema
         when = invoice.invoice_date
         print(f"{invoice.vendor} billed {invoice.total_amount:.2f} on {when}; paid: {invoice.paid}")
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ade_async import RateLimit
-from ade_async._admission import AdmissionCore, Grant
+from ade_async._engine.admission import AdmissionCore, Grant
 
 
 def max_in_any_window(times: list[float], period: float) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 import ade_async
 from ade_async import RateLimit
-from ade_async._admission import AdmissionGate, Grant
+from ade_async._engine.admission import AdmissionGate, Grant
 from ade_async.testing import FakeClock
 
 pytestmark = pytest.mark.anyio

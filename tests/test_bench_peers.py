@@ -36,7 +36,7 @@ def test_output_url_scenario_runs_every_contender_and_counts_each_result_once(tm
         assert (row["delivered"], row["lost"], row["wrong_results"]) == (JOBS, 0, 0), name
         assert (row["jobs_created"], row["duplicate_jobs"]) == (JOBS, 0), name
         # Every result is above the simulator's threshold: one download each, never with the key.
-        assert (row["downloads"], row["output_url_auth_headers"]) == (JOBS, 0), name
+        assert (row["downloads"], row["result_url_auth_headers"]) == (JOBS, 0), name
         assert row["requests_per_job"]["create"] == 1.0, name
         assert row["requests_per_job"]["download"] == 1.0, name
         assert row["detection_p50_s"] is not None, name

@@ -33,12 +33,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ade_async import _inputs, _wire
 from ade_async.cli import _discover, _extract
 from ade_async.cli._discover import Input, UsageError, discover
 from ade_async.cli._extract import ExtractOptions, run_extract
+from ade_async.providers.landingai import markdown as _markdown
+from ade_async.providers.landingai import provider as _landingai
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
-from ade_async.testing._state import SimulatorState
+from ade_async.testing.landingai._state import SimulatorState
 
 pytestmark = pytest.mark.anyio
 
@@ -133,7 +134,7 @@ async def test_the_command_does_no_blocking_work_on_the_event_loop(
                 note("hashing an input")
         return real_sha256(data, **kwargs)
 
-    real_problem = _inputs.markdown_problem
+    real_problem = _markdown.markdown_problem
 
     def markdown_problem(content: bytes) -> str | None:
         note("checking Markdown")
@@ -142,7 +143,7 @@ async def test_the_command_does_no_blocking_work_on_the_event_loop(
     monkeypatch.setattr(sqlite3, "connect", connect)
     monkeypatch.setattr(os, "scandir", scandir)
     monkeypatch.setattr(hashlib, "sha256", sha256)
-    monkeypatch.setattr(_extract, "markdown_problem", markdown_problem)
+    monkeypatch.setattr(_landingai, "markdown_problem", markdown_problem)
     code, summary = await extract(options_for(sim, docs, tmp_path / "out"))
     assert code == 1, summary  # the empty file fails alone
     assert (summary["completed"], summary["failed"]) == (12, 1)
@@ -163,11 +164,12 @@ async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
         docs.mkdir()
         (docs / "slow.md").write_text(invoice(1, "<!-- ade-sim: latency 3 -->"))
         held: list[bytes] = []
-        real_request = _wire.AsyncExtractRequest
+        real_inspect = _extract._inspect_input
 
-        def request(**kwargs: Any) -> Any:
-            held.append(kwargs["markdown"])
-            return real_request(**kwargs)
+        def inspect(*args: Any) -> Any:
+            inspected = real_inspect(*args)
+            held.append(inspected.content)
+            return inspected
 
         runs: list[Any] = []
 
@@ -176,7 +178,7 @@ async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
                 super().__init__(*args, **kwargs)
                 runs.append(self)
 
-        monkeypatch.setattr(_extract, "AsyncExtractRequest", request)
+        monkeypatch.setattr(_extract, "_inspect_input", inspect)
         monkeypatch.setattr(_extract, "_Run", Run)
         options = options_for(sim, docs, tmp_path / "out")
         referrers: list[Any] = []
@@ -218,7 +220,7 @@ def test_the_markdown_check_in_slices_says_what_a_whole_check_says(content: byte
             whole = None
         except UnicodeDecodeError as exc:
             whole = f"not UTF-8 text (byte {exc.start}): the API takes UTF-8 Markdown"
-    assert _inputs.markdown_problem(content, slice_size=slice_size) == whole
+    assert _markdown.markdown_problem(content, slice_size=slice_size) == whole
 
 
 # --- 1. the journal: its own thread, group commit -------------------------------------------------------

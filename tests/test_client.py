@@ -13,7 +13,9 @@ from aiohttp import web
 from conftest import CEILING
 
 import ade_async
-from ade_async._reconcile import tag_filename, token_of
+from ade_async.providers import landingai
+from ade_async.providers.landingai import LandingAI, LandingAIOptions
+from ade_async.providers.landingai.tokens import tag_filename, token_of
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +62,7 @@ async def client(sim: Simulator) -> AsyncIterator[ade_async.Client]:
         yield c
 
 
-async def wait_terminal(client: ade_async.Client, job_id: str) -> ade_async.ExtractJobStatusResponse:
+async def wait_terminal(client: ade_async.Client, job_id: str) -> ade_async.JobSnapshot:
     """Get the job until it has ended (tens of milliseconds; the ceiling only bounds a hang)."""
     with anyio.fail_after(CEILING):
         while True:
@@ -204,8 +206,8 @@ async def test_lost_create_response_is_reported_never_resent(
         await client.create_job(INVOICE, schema=SCHEMA, filename="march.md")
     err = info.value
     assert isinstance(err.cause, ade_async.ConnectionLostError)
-    assert err.filename is not None
-    assert is_upload_of(err.filename, "march.md")
+    assert err.filename == "march.md"
+    assert err.match_key is not None  # the upload token the job would carry
     assert err.content_sha256 == hashlib.sha256(INVOICE.encode()).hexdigest()
     assert "may exist" in str(err)
     stats = sim.stats()
@@ -308,8 +310,11 @@ async def test_documented_validation_errors(
     error: type[ade_async.APIStatusError],
     message: str,
 ) -> None:
+    options = {
+        k: kwargs.pop(k) for k in ("model", "strict", "markdown_url", "output_save_url") if k in kwargs
+    }
     with pytest.raises(error, match=message) as info:
-        await client.create_job(**kwargs)
+        await client.create_job(kwargs.pop("markdown", None), options=LandingAIOptions(**options), **kwargs)
     if isinstance(info.value, ade_async.UnprocessableEntityError):
         assert info.value.detail, "a 422 carries FastAPI's parsed detail list"
     assert sim.stats().creates_accepted == 0
@@ -336,7 +341,9 @@ async def test_markdown_url(client: ade_async.Client) -> None:
     await site.start()
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/docs/inv.md"
-        job = await wait_terminal(client, await client.create_job(schema=SCHEMA, markdown_url=url))
+        job = await wait_terminal(
+            client, await client.create_job(schema=SCHEMA, options=LandingAIOptions(markdown_url=url))
+        )
         result = await client.fetch_result(job)
     finally:
         await runner.cleanup()
@@ -356,7 +363,7 @@ async def test_list_jobs_pages_through_everything() -> None:
         assert len(listed) == 7
         assert [job.job_id async for job in client.list_jobs(status="completed")] == []
         pending = [
-            job.job_id async for job in client.list_jobs(status=ade_async.JobStatus.PENDING, page_size=100)
+            job.job_id async for job in client.list_jobs(status=landingai.JobStatus.PENDING, page_size=100)
         ]
         assert set(pending) == created
         with pytest.raises(ValueError, match="page_size"):
@@ -372,7 +379,7 @@ class TestOutputUrl:
 
     @pytest.fixture
     async def big(self) -> AsyncIterator[tuple[Simulator, ade_async.Client]]:
-        config = SimulatorConfig(latency=(0.01, 0.02), output_url_threshold=10)
+        config = SimulatorConfig(latency=(0.01, 0.02), result_url_threshold=10)
         async with (
             Simulator(config) as sim,
             ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
@@ -382,29 +389,31 @@ class TestOutputUrl:
     async def test_download_without_the_key(self, big: tuple[Simulator, ade_async.Client]) -> None:
         sim, client = big
         job = await wait_terminal(client, await client.create_job(INVOICE, schema=SCHEMA))
-        assert job.data is None
-        assert job.output_url is not None
+        assert job.detail.data is None
+        assert job.detail.output_url is not None
         result = await client.fetch_result(job)
         assert result.extraction["invoice_number"] == "INV-7"
         stats = sim.stats()
         assert stats.downloads == 1
-        assert stats.output_url_auth_headers == 0
+        assert stats.result_url_auth_headers == 0
 
     async def test_expired_url_is_refreshed(self, big: tuple[Simulator, ade_async.Client]) -> None:
         sim, client = big
         job = await wait_terminal(client, await client.create_job(INVOICE, schema=SCHEMA))
-        sim.expire_output_urls()
+        sim.expire_result_urls()
         gets_before = sim.stats().gets
         result = await client.fetch_result(job)
         assert result.extraction["invoice_number"] == "INV-7"
         assert sim.stats().gets == gets_before + 1  # one re-GET for a fresh URL
-        assert sim.stats().output_url_auth_headers == 0
+        assert sim.stats().result_url_auth_headers == 0
 
     async def test_gives_up_after_the_refresh_budget(self, big: tuple[Simulator, ade_async.Client]) -> None:
         sim, _ = big
-        async with ade_async.Client(api_key=sim.api_key, base_url=sim.base_url, url_refreshes=0) as client:
+        async with ade_async.Client(
+            api_key=sim.api_key, base_url=sim.base_url, provider=LandingAI(url_refreshes=0)
+        ) as client:
             job = await wait_terminal(client, await client.create_job(INVOICE, schema=SCHEMA))
-            sim.expire_output_urls()
+            sim.expire_result_urls()
             with pytest.raises(ade_async.ResultDownloadError) as info:
                 await client.fetch_result(job)
         assert info.value.status_code == 403
@@ -416,8 +425,10 @@ class TestOutputUrl:
     ) -> None:
         _, client = big
         job_id = await client.create_job(
-            INVOICE, schema=SCHEMA, output_save_url="https://bucket.example/out.json"
+            INVOICE,
+            schema=SCHEMA,
+            options=LandingAIOptions(output_save_url="https://bucket.example/out.json"),
         )
         job = await wait_terminal(client, job_id)
-        assert job.data is None
-        assert job.output_url is not None
+        assert job.detail.data is None
+        assert job.detail.output_url is not None

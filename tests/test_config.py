@@ -8,6 +8,7 @@ import pytest
 
 import ade_async
 from ade_async._config import ApiKey, Timeouts, resolve_api_key, resolve_base_url
+from ade_async.providers.landingai import INFO as LANDINGAI
 
 US = "https://api.va.landing.ai"
 EU = "https://api.va.eu-west-1.landing.ai"
@@ -15,7 +16,7 @@ EU = "https://api.va.eu-west-1.landing.ai"
 
 def test_missing_key_names_the_variable() -> None:
     with pytest.raises(ade_async.ConfigurationError, match="VISION_AGENT_API_KEY"):
-        resolve_api_key(None, env={})
+        resolve_api_key(None, LANDINGAI, env={})
 
 
 def test_client_without_key_fails_at_construction() -> None:
@@ -24,14 +25,14 @@ def test_client_without_key_fails_at_construction() -> None:
 
 
 def test_explicit_key_wins_over_environment() -> None:
-    key = resolve_api_key("explicit", env={"VISION_AGENT_API_KEY": "from-env"})
+    key = resolve_api_key("explicit", LANDINGAI, env={"VISION_AGENT_API_KEY": "from-env"})
     assert key.reveal() == "explicit"
-    assert resolve_api_key(None, env={"VISION_AGENT_API_KEY": "from-env"}).reveal() == "from-env"
+    assert resolve_api_key(None, LANDINGAI, env={"VISION_AGENT_API_KEY": "from-env"}).reveal() == "from-env"
 
 
 def test_blank_key_is_missing() -> None:
     with pytest.raises(ade_async.ConfigurationError):
-        resolve_api_key("   ", env={})
+        resolve_api_key("   ", LANDINGAI, env={})
 
 
 def test_key_is_masked_everywhere() -> None:
@@ -72,26 +73,26 @@ def test_client_repr_hides_key() -> None:
 def test_base_url_resolution(
     base_url: str | None, environment: str | None, env: dict[str, str], expected: str
 ) -> None:
-    assert resolve_base_url(base_url, environment, env=env) == expected
+    assert resolve_base_url(base_url, environment, LANDINGAI, env=env) == expected
 
 
 def test_base_url_and_environment_together_are_ambiguous() -> None:
     with pytest.raises(ade_async.ConfigurationError, match="Ambiguous"):
-        resolve_base_url("https://x", "eu", env={})
+        resolve_base_url("https://x", "eu", LANDINGAI, env={})
 
 
 @pytest.mark.parametrize("name", ["staging-ish", "us"])
 def test_unknown_environment_names_the_source(name: str) -> None:
     with pytest.raises(ade_async.ConfigurationError, match="LANDINGAI_ADE_ENVIRONMENT"):
-        resolve_base_url(None, None, env={"LANDINGAI_ADE_ENVIRONMENT": name})
+        resolve_base_url(None, None, LANDINGAI, env={"LANDINGAI_ADE_ENVIRONMENT": name})
     with pytest.raises(ade_async.ConfigurationError, match="production"):
-        resolve_base_url(None, name, env={})
+        resolve_base_url(None, name, LANDINGAI, env={})
 
 
 @pytest.mark.parametrize("url", ["ftp://host", "api.va.landing.ai", "http://host/?key=1"])
 def test_bad_base_url(url: str) -> None:
     with pytest.raises(ade_async.ConfigurationError):
-        resolve_base_url(url, None, env={})
+        resolve_base_url(url, None, LANDINGAI, env={})
 
 
 #: Plain-HTTP URLs whose host is not this machine: the key would cross a network unencrypted.
@@ -129,7 +130,7 @@ def test_plain_http_to_another_host_is_refused_from_every_source(
     assert url in str(explicit.value)
     assert "base_url" in str(explicit.value)
     with pytest.raises(ade_async.ConfigurationError, match="LANDINGAI_ADE_BASE_URL") as from_env:
-        resolve_base_url(None, None, env={"LANDINGAI_ADE_BASE_URL": url})
+        resolve_base_url(None, None, LANDINGAI, env={"LANDINGAI_ADE_BASE_URL": url})
     assert url in str(from_env.value)
     monkeypatch.setenv("LANDINGAI_ADE_BASE_URL", url)
     with pytest.raises(ade_async.ConfigurationError, match="unencrypted"):

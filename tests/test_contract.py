@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import ade_async
+from ade_async.providers.landingai import LandingAIOptions
 from ade_async.testing import Exchange, FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -65,10 +66,14 @@ async def exchanges() -> AsyncIterator[list[Exchange]]:
         Simulator(config, clock=clock.now) as sim,
         ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
     ):
-        ok = await client.create_job(DOC, schema=SCHEMA, model="extract-latest")
+        ok = await client.create_job(DOC, schema=SCHEMA, options=LandingAIOptions(model="extract-latest"))
         partial = await client.create_job(DOC.replace("12.50", "twelve"), schema=SCHEMA)
-        failed = await client.create_job(DOC + "<!-- ade-sim: fail too long -->", schema=SCHEMA, strict=True)
-        big = await client.create_job(DOC * 1, schema=SCHEMA, output_save_url="https://bucket.example/o.json")
+        failed = await client.create_job(
+            DOC + "<!-- ade-sim: fail too long -->", schema=SCHEMA, options=LandingAIOptions(strict=True)
+        )
+        big = await client.create_job(
+            DOC * 1, schema=SCHEMA, options=LandingAIOptions(output_save_url="https://bucket.example/o.json")
+        )
         pending = await client.create_job(DOC + "<!-- ade-sim: latency 60 -->", schema=SCHEMA)
         await client.get_job(pending)
         await clock.advance(1.0)  # past every short job's end, long before the 60 s one's
@@ -76,7 +81,7 @@ async def exchanges() -> AsyncIterator[list[Exchange]]:
             assert (await client.get_job(job_id)).is_terminal
         [job async for job in client.list_jobs(page_size=2)]
         [job async for job in client.list_jobs(status="completed")]
-        for bad in ({"markdown": DOC, "schema": "[1]"}, {"schema": SCHEMA}, {"markdown": DOC, "schema": "{"}):
+        for bad in ({"document": DOC, "schema": "[1]"}, {"schema": SCHEMA}, {"document": DOC, "schema": "{"}):
             with pytest.raises(ade_async.APIStatusError):
                 await client.create_job(**bad)
         with pytest.raises(ade_async.NotFoundError):

@@ -11,10 +11,11 @@ import pytest
 
 import ade_async
 from ade_async._config import ApiKey
+from ade_async._engine.reconcile import SearchReport
+from ade_async._engine.retry_after import parse_retry_after
 from ade_async._errors import describe_error_body, error_for_status
-from ade_async._reconcile import SearchReport
-from ade_async._retry_after import parse_retry_after
-from ade_async._wire import ValidationErrorItem
+from ade_async.providers import landingai
+from ade_async.providers.landingai.wire import ValidationErrorItem
 
 
 @pytest.mark.parametrize(
@@ -69,7 +70,7 @@ def test_422_detail_is_parsed() -> None:
     err = error_for_status(422, body=body, method="POST", path="/v1/ade/extract/jobs")
     assert isinstance(err, ade_async.UnprocessableEntityError)
     assert err.detail == (
-        ade_async.ValidationErrorItem(
+        landingai.ValidationErrorItem(
             loc=("body", "markdown"), msg="Invalid file provided", type="value_error"
         ),
     )
@@ -171,6 +172,10 @@ _SAMPLES: dict[str, Any] = {
     "problems": ("unsupported keyword 'maxLength' at properties.name",),
     "max_wait": 2.0,
     "limit": 32 * 1024 * 1024,
+    "match_key": "abc123",
+    "paused_for": 12.5,
+    "operation": "cancel",
+    "provider": "landingai",
 }
 
 

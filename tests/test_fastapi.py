@@ -41,6 +41,7 @@ from ade_async.fastapi import (
     install_exception_handlers,
     submit_or_503,
 )
+from ade_async.providers import landingai
 from ade_async.testing import FakeClock, Faults, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -88,11 +89,9 @@ def make_app(sim: Simulator, *, quota: int = QUOTA, **lifespan_kwargs: Any) -> F
         markdown = await request.body()
         schema: dict[str, Any] = {"type": "array"} if bad_schema else SCHEMA
         if max_wait is None:
-            result = await client.extract(markdown, schema=schema, deadline=deadline)
+            result = await client.extract(markdown, schema=schema, timeout=deadline)
         else:
-            handle = await submit_or_503(
-                client, markdown, schema=schema, max_wait=max_wait, deadline=deadline
-            )
+            handle = await submit_or_503(client, markdown, schema=schema, max_wait=max_wait, timeout=deadline)
             result = await handle
         return {"job_id": result.job_id, "extraction": result.extraction}
 
@@ -342,8 +341,9 @@ async def test_max_wait_never_cuts_a_create_on_the_wire() -> None:
         handle = await submit_or_503(client, doc(2), schema=SCHEMA, max_wait=0)
         assert (await handle).extraction["invoice_number"] == "INV-2"
 
-        # Even the caller's own cancellation waits for the create's answer, so the job it made
-        # is watched rather than lost. The caller gives up once the create is on the wire.
+        # The caller's own cancellation leaves the create on the wire to the client: it lands,
+        # and the job it made is watched (and reported) rather than lost. The caller gives up
+        # once the create is on the wire.
         slow_sim.inject("create", "slow")
 
         async def give_up_once_sent(caller: anyio.CancelScope) -> None:
@@ -353,10 +353,12 @@ async def test_max_wait_never_cuts_a_create_on_the_wire() -> None:
         async with anyio.create_task_group() as tg:
             with anyio.CancelScope() as caller:
                 tg.start_soon(give_up_once_sent, caller)
-                late = await submit_or_503(client, doc(3), schema=SCHEMA, max_wait=5)
+                await submit_or_503(client, doc(3), schema=SCHEMA, max_wait=5)
                 await anyio.sleep_forever()
         assert caller.cancelled_caught
-        assert (await late).extraction["invoice_number"] == "INV-3"
+        await wait_until(lambda: client.stats().jobs_abandoned == 1)
+        (late,) = client.stats().abandoned_job_ids
+        assert (await client.watch(late)).extraction["invoice_number"] == "INV-3"
         assert client.stats().creates_sent == 3
     assert slow_sim.stats().creates_accepted == 3
     assert slow_sim.stats().duplicate_jobs == 0
@@ -409,7 +411,7 @@ async def test_upstream_refusal_does_not_leak_the_key(sim: Simulator, http: aioh
                 method="POST",
                 path="/x",
                 detail=[
-                    ade_async.ValidationErrorItem(
+                    landingai.ValidationErrorItem(
                         loc=("body", "markdown"), msg="Field required", type="missing"
                     )
                 ],

@@ -21,7 +21,7 @@ from conftest import CEILING, CreateHold, drive
 
 import ade_async
 from ade_async import PollPolicy, RateLimit, ReconcilePolicy, RetryPolicy
-from ade_async._admission import AdmissionGate
+from ade_async._engine.admission import AdmissionGate
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -76,8 +76,8 @@ async def until(condition: Any, *, ceiling: float = 30.0) -> None:
 @pytest.mark.parametrize(
     "arguments",
     [
-        {"deadline": 0},
-        {"deadline": -1.0},
+        {"timeout": 0},
+        {"timeout": -1.0},
         {"window": 0},
         {"window": -3},
     ],
@@ -86,9 +86,8 @@ async def test_bad_extract_many_arguments_raise_to_that_caller_only(
     sim: Simulator, arguments: dict[str, Any]
 ) -> None:
     async with client_for(sim) as client:
-        outcomes = client.extract_many([doc(1)], schema=SCHEMA, **arguments)
-        with pytest.raises(ValueError, match=r"deadline|window"):
-            await outcomes.__anext__()
+        with pytest.raises(ValueError, match=r"timeout|window"):
+            client.extract_many([doc(1)], schema=SCHEMA, **arguments)
         # The client and its other users carry on.
         result = await client.extract(doc(2), schema=SCHEMA)
         assert result.extraction["invoice_number"] == "INV-2"
@@ -123,7 +122,7 @@ async def test_an_unexpected_error_on_one_input_is_that_inputs_failure(sim: Simu
 async def test_a_bug_while_handling_one_poll_fails_that_job_not_the_client(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ade_async import _scheduler
+    from ade_async._engine import scheduler as _scheduler
 
     async with client_for(sim) as client:
         doomed = await client.submit(doc(1), schema=SCHEMA)
@@ -147,22 +146,13 @@ async def test_a_bug_while_handling_one_poll_fails_that_job_not_the_client(
 
 async def test_a_failing_sending_hook_hands_its_admission_back(sim: Simulator) -> None:
     async with client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
-        request = await client._build_request(
-            doc(1),
-            schema=SCHEMA,
-            model=None,
-            strict=False,
-            markdown_url=None,
-            output_save_url=None,
-            filename=None,
-        )
 
         async def broken_hook(progress: Any) -> None:
             if progress.phase == "sending":
                 raise OSError("the journal's disk is full")
 
         with pytest.raises(OSError, match="disk is full"):
-            await client._submit_prepared(request, None, on_progress=broken_hook)
+            await client.submit(doc(1), schema=SCHEMA, timeout=None, on_progress=broken_hook)
         stats = client.stats().admission
         assert (stats.in_flight, stats.admitted) == (0, 0)
         with anyio.fail_after(30):  # the slot came back: the next create is admitted
@@ -234,7 +224,7 @@ async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(
 ) -> None:
     async with client_for(held, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
         # The job cannot end before its deadline, however slow the machine: its clock stands still.
-        slow = await client.submit(doc(1, "<!-- ade-sim: latency 1.5 -->"), schema=SCHEMA, deadline=0.1)
+        slow = await client.submit(doc(1, "<!-- ade-sim: latency 1.5 -->"), schema=SCHEMA, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
             await slow
         assert client.stats().admission.in_flight == 1  # the job still runs server-side
@@ -251,7 +241,7 @@ async def test_a_job_past_its_deadline_keeps_its_slot_until_it_is_seen_to_end(
         with anyio.fail_after(CEILING):
             assert (await second).extraction["invoice_number"] == "INV-2"
             # And the timed-out job can still be collected.
-            collected = client.wait(slow.job_id)
+            collected = client.watch(slow.job_id)
             assert (await collected).extraction["invoice_number"] == "INV-1"
 
 
@@ -309,7 +299,7 @@ async def test_an_unreadable_job_list_during_a_search_is_a_warning_and_said_in_t
 
 async def test_submit_without_an_input_is_refused_locally(sim: Simulator) -> None:
     async with client_for(sim) as client:
-        with pytest.raises(TypeError, match="markdown"):
+        with pytest.raises(TypeError, match="nothing to extract"):
             await client.submit(schema=SCHEMA)
     assert sim.stats().jobs_total == 0
     assert sim.stats().count("create") == 0
@@ -317,8 +307,8 @@ async def test_submit_without_an_input_is_refused_locally(sim: Simulator) -> Non
 
 async def test_wait_with_a_new_deadline_applies_it(held: Simulator) -> None:
     async with client_for(held) as client:  # the job runs until the clock moves: it never does
-        handle = await client.submit(doc(1, "<!-- ade-sim: latency 5 -->"), schema=SCHEMA, deadline=None)
-        again = client.wait(handle.job_id, deadline=0.1)
+        handle = await client.submit(doc(1, "<!-- ade-sim: latency 5 -->"), schema=SCHEMA, timeout=None)
+        again = client.watch(handle.job_id, timeout=0.1)
         with pytest.raises(ade_async.JobTimeoutError):
             await again
         assert not handle.done()  # the first waiter, with no deadline, still waits
@@ -330,17 +320,18 @@ async def test_wait_with_a_new_deadline_applies_it(held: Simulator) -> None:
 async def test_an_inputs_bytes_are_released_once_its_create_is_answered(
     held: Simulator, sim_clock: FakeClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ade_async import _batch, _inputs
+    from ade_async import _inputs
+    from ade_async._engine import stage as _stage
 
     read_bytes: list[bytes] = []
-    original = _inputs.read_markdown
+    original = _inputs.read_document
 
     async def read(item: Any, **kwargs: Any) -> tuple[bytes, str]:
         content, name = await original(item, **kwargs)
         read_bytes.append(content)
         return content, name
 
-    monkeypatch.setattr(_batch, "read_markdown", read)
+    monkeypatch.setattr(_stage, "read_document", read)
     path = tmp_path / "a.md"
     path.write_text(doc(1, "<!-- ade-sim: latency 2 -->"))
     async with client_for(held) as client:  # the job runs until the test moves the clock
@@ -381,7 +372,7 @@ async def test_a_search_whose_caller_left_goes_on_and_settles_its_slot(
         (job_id,) = client.stats().abandoned_job_ids
         await drive(sim_clock, client, held, lambda: client.stats().admission.in_flight == 0)
         assert client.stats().creates_reconciled == 1
-        collected = asyncio.ensure_future(client.wait(job_id).result())
+        collected = asyncio.ensure_future(client.watch(job_id).result())
         await drive(sim_clock, client, held, collected.done)
         assert collected.result().extraction["invoice_number"] == "INV-1"
     assert held.stats().jobs_total == 1
@@ -396,7 +387,7 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(how:
     async with sim, client_for(sim, rate_limit=RateLimit(adaptive=False, max_in_flight=1)) as client:
         timeouts: list[asyncio.Timeout] = []
 
-        async def caller() -> ade_async.JobHandle:
+        async def caller() -> ade_async.JobHandle[Any]:
             async with asyncio.timeout(None) as timeout:
                 timeouts.append(timeout)
                 return await client.submit(doc(1), schema=SCHEMA)
@@ -416,5 +407,5 @@ async def test_a_plain_asyncio_cancellation_never_cuts_a_create_on_the_wire(how:
         (job_id,) = client.stats().abandoned_job_ids
         assert client.stats().creates_accepted == 1
         await until(lambda: client.stats().admission.in_flight == 0)  # freed once it was seen to end
-        assert (await client.wait(job_id)).extraction["invoice_number"] == "INV-1"
+        assert (await client.watch(job_id)).extraction["invoice_number"] == "INV-1"
     assert sim.stats().jobs_total == 1

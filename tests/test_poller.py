@@ -15,6 +15,7 @@ from conftest import CEILING, drive, wait_until
 
 import ade_async
 from ade_async import PollPolicy, RateLimit
+from ade_async.providers.landingai import LandingAIOptions
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -113,7 +114,7 @@ async def test_many_jobs_share_one_poller(sim: Simulator, client: ade_async.Clie
         await client.submit(doc(i, f"<!-- ade-sim: latency {0.3 + i % 7 * 0.1} -->"), schema=SCHEMA)
         for i in range(jobs)
     ]
-    results: list[ade_async.ExtractResult] = []
+    results: list[ade_async.ExtractResult[Any]] = []
 
     async def collect() -> None:  # one task awaits every handle in turn
         for handle in handles:
@@ -179,7 +180,7 @@ async def test_transient_poll_failures_are_ridden_out(sim: Simulator, client: ad
 async def test_404_for_a_job_becomes_job_lost_after_confirmation(sim: Simulator) -> None:
     policy = PollPolicy(first_delay=0.02, max_delay=0.1, not_found_confirmations=3)
     async with client_for(sim, poll=policy) as client:
-        handle = client.wait("00000000-0000-0000-0000-00000000dead")
+        handle = client.watch("00000000-0000-0000-0000-00000000dead")
         with pytest.raises(ade_async.JobLostError) as info:
             await handle
     assert info.value.job_id.endswith("dead")
@@ -187,17 +188,17 @@ async def test_404_for_a_job_becomes_job_lost_after_confirmation(sim: Simulator)
 
 
 async def test_download_failure_is_refreshed(sim: Simulator) -> None:
-    config = SimulatorConfig(latency=(0.05, 0.1), output_url_threshold=10)
+    config = SimulatorConfig(latency=(0.05, 0.1), result_url_threshold=10)
     async with Simulator(config) as big, client_for(big) as client:
         handle = await client.submit(doc(9), schema=SCHEMA)
         big.inject("download", "503")
         result = await handle
         assert result.extraction["invoice_number"] == "INV-9"
-        assert result.job.data is None  # it came through output_url
+        assert result.job.detail.data is None  # it came through output_url
         stats = big.stats()
         assert stats.count("download", 503) == 1
         assert stats.downloads == 1
-        assert stats.output_url_auth_headers == 0
+        assert stats.result_url_auth_headers == 0
 
 
 async def test_cancelling_one_waiter_leaves_the_others(held: Simulator, sim_clock: FakeClock) -> None:
@@ -225,7 +226,7 @@ async def test_cancelling_one_waiter_leaves_the_others(held: Simulator, sim_cloc
 async def test_deadline_then_collect_later_with_wait(held: Simulator, sim_clock: FakeClock) -> None:
     async with client_for(held) as client:
         # The job cannot end before the deadline, however slow the machine: its clock stands still.
-        handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, deadline=0.2)
+        handle = await client.submit(doc(12, "<!-- ade-sim: latency 0.8 -->"), schema=SCHEMA, timeout=0.2)
         with pytest.raises(ade_async.JobTimeoutError) as info:
             await handle
         assert info.value.job_id == handle.job_id
@@ -233,7 +234,7 @@ async def test_deadline_then_collect_later_with_wait(held: Simulator, sim_clock:
         assert client.stats().jobs_timed_out == 1
         await sim_clock.advance(0.8)  # the job went on server-side ...
         with anyio.fail_after(CEILING):
-            result = await client.wait(handle.job_id)  # ... collect it
+            result = await client.watch(handle.job_id)  # ... collect it
     assert result.extraction["invoice_number"] == "INV-12"
     assert held.stats().jobs_total == 1  # never resubmitted
 
@@ -244,7 +245,7 @@ async def test_close_with_jobs_pending_answers_every_waiter_and_leaves_nothing(s
 
     waiting = 0
 
-    async def waiter(handle: ade_async.JobHandle) -> None:
+    async def waiter(handle: ade_async.JobHandle[Any]) -> None:
         nonlocal waiting
         waiting += 1
         try:
@@ -280,9 +281,14 @@ async def test_bad_schema_fails_before_anything_is_sent(sim: Simulator, client: 
         ),
     ]:
         with pytest.raises(ade_async.SchemaError):
-            await client.submit(doc(1), schema=bad, strict=strict)  # type: ignore[arg-type]
+            await client.submit(doc(1), schema=bad, options=LandingAIOptions(strict=strict))  # type: ignore[arg-type]
         with pytest.raises(ade_async.SchemaError):
-            [o async for o in client.extract_many([doc(1)], schema=bad, strict=strict)]  # type: ignore[arg-type]
+            [
+                o
+                async for o in client.extract_many(  # type: ignore[call-overload]
+                    [doc(1)], schema=bad, options=LandingAIOptions(strict=strict)
+                )
+            ]
     assert sim.stats().count("create") == 0
 
 
@@ -337,14 +343,14 @@ class TestExtractMany:
         # The simulator and the client share one fake clock, so the deadline passes when the test
         # says, never because a loaded machine was slow to collect the quick jobs.
         clock = FakeClock()
-        outcomes: list[ade_async.Outcome] = []
+        outcomes: list[ade_async.Outcome[Any]] = []
         async with (
             Simulator(SimulatorConfig(latency=(0.05, 0.3)), clock=clock.now) as sim,
             client_for(sim, clock=clock) as client,
         ):
 
             async def consume() -> None:
-                async for outcome in client.extract_many(inputs, schema=SCHEMA, deadline=3600.0):
+                async for outcome in client.extract_many(inputs, schema=SCHEMA, timeout=3600.0):
                     outcomes.append(outcome)
 
             async with anyio.create_task_group() as tg:
@@ -464,12 +470,12 @@ async def test_a_job_whose_answers_stay_garbled_fails_instead_of_hanging(sim: Si
 
 async def test_results_keep_the_exact_json_the_api_sent(client: ade_async.Client) -> None:
     result = await client.extract(doc(31), schema=SCHEMA)
-    assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.response))
+    assert msgspec.json.decode(result.raw) == msgspec.json.decode(msgspec.json.encode(result.detail))
 
 
 async def test_a_bad_deadline_is_refused_before_any_job_is_created(
     sim: Simulator, client: ade_async.Client
 ) -> None:
-    with pytest.raises(ValueError, match="deadline"):
-        await client.submit(doc(40), schema=SCHEMA, deadline=0)
+    with pytest.raises(ValueError, match="timeout"):
+        await client.submit(doc(40), schema=SCHEMA, timeout=0)
     assert sim.stats().count("create") == 0

@@ -8,23 +8,16 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import drive
 
 import ade_async
-from ade_async._reconcile import (
-    Candidate,
-    Found,
-    NotFound,
-    ReconcileBook,
-    ReconcilePolicy,
-    new_upload_token,
-    tag_filename,
-    token_of,
-)
-from ade_async._transport import safe_filename
+from ade_async._engine.http import safe_filename
+from ade_async._engine.reconcile import Candidate, Found, NotFound, ReconcileBook, ReconcilePolicy
 from ade_async.cli._journal import Action, JournalStore, JournalVersionError, Record, State, plan
+from ade_async.providers.landingai.tokens import new_upload_token, tag_filename, token_of
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 SCHEMA = {"type": "object", "properties": {"invoice_number": {"type": "string"}}}
@@ -72,16 +65,16 @@ def test_a_completed_candidate_with_the_token_is_found() -> None:
     key = b.start(["tokbaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT + 5, now=0.0)
     b.note_known("mine", wall=SENT)
     listing = [
-        Candidate("mine", "completed", SENT + 1),  # created by this client: not a candidate
-        Candidate("old", "completed", SENT - 500),  # outside the window
-        Candidate("other", "completed", SENT + 2),
-        Candidate("lost", "completed", SENT + 3),
+        Candidate("mine", True, SENT + 1),  # created by this client: not a candidate
+        Candidate("old", True, SENT - 500),  # outside the window
+        Candidate("other", True, SENT + 2),
+        Candidate("lost", True, SENT + 3),
     ]
     assert b.scan_due(0.0)
-    assert b.on_listing(listing, now=0.0) == ["other", "lost"]
+    assert b.on_listing(listing, now=0.0)[0] == ["other", "lost"]
     assert not b.scan_due(1.0)
-    assert b.on_job("other", status="completed", filename="x.ade-zzzzzzzzzzzzzzzz.md") == []
-    assert b.on_job("lost", status="completed", filename="inv.ade-tokbaaaaaaaaaaaa.md") == [
+    assert b.on_job("other", ended=True, match_key=token_of("x.ade-zzzzzzzzzzzzzzzz.md")) == []
+    assert b.on_job("lost", ended=True, match_key=token_of("inv.ade-tokbaaaaaaaaaaaa.md")) == [
         (key, Found("lost"))
     ]
     assert b.searching == 0
@@ -91,9 +84,9 @@ def test_a_completed_candidate_with_the_token_is_found() -> None:
 def test_candidates_still_running_keep_the_search_alive_until_the_hard_bound() -> None:
     b = book()
     key = b.start(["tokcaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    assert b.on_listing([Candidate("busy", "processing", SENT)], now=0.0) == []
+    assert b.on_listing([Candidate("busy", False, SENT)], now=0.0)[0] == []
     assert b.expire(now=50.0, wall=SENT) == []  # past search_time, but "busy" could be it
-    assert b.on_listing([Candidate("busy", "processing", SENT)], now=50.0) == []
+    assert b.on_listing([Candidate("busy", False, SENT)], now=50.0)[0] == []
     (ended,) = b.expire(now=100.0, wall=SENT)
     assert ended[0] == key
     assert isinstance(ended[1], NotFound)
@@ -104,18 +97,18 @@ def test_candidates_still_running_keep_the_search_alive_until_the_hard_bound() -
 def test_a_candidate_that_completes_later_is_then_fetched_and_matched() -> None:
     b = book()
     key = b.start(["tokdaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    assert b.on_listing([Candidate("j", "pending", SENT)], now=0.0) == []
-    assert b.on_listing([Candidate("j", "completed", SENT)], now=2.0) == ["j"]
-    assert b.on_listing([Candidate("j", "completed", SENT)], now=4.0) == []  # already being fetched
-    assert b.on_job("j", status="completed", filename="d.ade-tokdaaaaaaaaaaaa.md") == [(key, Found("j"))]
+    assert b.on_listing([Candidate("j", False, SENT)], now=0.0)[0] == []
+    assert b.on_listing([Candidate("j", True, SENT)], now=2.0)[0] == ["j"]
+    assert b.on_listing([Candidate("j", True, SENT)], now=4.0)[0] == []  # already being fetched
+    assert b.on_job("j", ended=True, match_key=token_of("d.ade-tokdaaaaaaaaaaaa.md")) == [(key, Found("j"))]
 
 
 def test_without_candidates_the_search_ends_after_search_time_as_not_found() -> None:
     b = book()
     b.start(["tokeaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    assert b.on_listing([Candidate("f", "failed", SENT)], now=0.0) == ["f"]
-    assert b.on_job("f", status="failed", filename=None) == []  # failed jobs carry no file name
-    assert b.on_listing([Candidate("f", "failed", SENT)], now=2.0) == []  # settled: never fetched again
+    assert b.on_listing([Candidate("f", True, SENT)], now=0.0)[0] == ["f"]
+    assert b.on_job("f", ended=True, match_key=None) == []  # failed jobs carry no file name
+    assert b.on_listing([Candidate("f", True, SENT)], now=2.0)[0] == []  # settled: never fetched again
     assert b.next_wake(2.0) == 4.0
     assert b.expire(now=9.9, wall=SENT) == []
     ((_, outcome),) = b.expire(now=10.0, wall=SENT)
@@ -127,21 +120,23 @@ def test_without_candidates_the_search_ends_after_search_time_as_not_found() -> 
 def test_a_failed_fetch_is_offered_again_and_a_vanished_job_is_settled() -> None:
     b = book()
     b.start(["tokfaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    listing = [Candidate("a", "completed", SENT), Candidate("b", "completed", SENT)]
-    assert b.on_listing(listing, now=0.0) == ["a", "b"]
+    listing = [Candidate("a", True, SENT), Candidate("b", True, SENT)]
+    assert b.on_listing(listing, now=0.0)[0] == ["a", "b"]
     b.on_fetch_failed("a")
     b.on_vanished("b")
-    assert b.on_listing(listing, now=2.0) == ["a"]
+    assert b.on_listing(listing, now=2.0)[0] == ["a"]
 
 
 def test_one_scan_serves_several_searches_and_each_finds_its_own_job() -> None:
     b = book()
     first = b.start(["tokgaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
     second = b.start(["tokhaaaaaaaaaaaa", "tokiaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    listing = [Candidate("x", "completed", SENT), Candidate("y", "completed", SENT)]
-    assert b.on_listing(listing, now=0.0) == ["x", "y"]
-    assert b.on_job("x", status="completed", filename="b.ade-tokiaaaaaaaaaaaa.md") == [(second, Found("x"))]
-    assert b.on_job("y", status="completed", filename="a.ade-tokgaaaaaaaaaaaa.md") == [(first, Found("y"))]
+    listing = [Candidate("x", True, SENT), Candidate("y", True, SENT)]
+    assert b.on_listing(listing, now=0.0)[0] == ["x", "y"]
+    assert b.on_job("x", ended=True, match_key=token_of("b.ade-tokiaaaaaaaaaaaa.md")) == [
+        (second, Found("x"))
+    ]
+    assert b.on_job("y", ended=True, match_key=token_of("a.ade-tokgaaaaaaaaaaaa.md")) == [(first, Found("y"))]
 
 
 def test_a_search_that_starts_after_its_job_was_fetched_for_another_still_finds_it() -> None:
@@ -149,8 +144,8 @@ def test_a_search_that_starts_after_its_job_was_fetched_for_another_still_finds_
     # recall the tokens seen while settling them.
     b = book()
     b.start(["tokkaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT, now=0.0)
-    assert b.on_listing([Candidate("late", "completed", SENT)], now=0.0) == ["late"]
-    assert b.on_job("late", status="completed", filename="z.ade-toklaaaaaaaaaaaa.md") == []
+    assert b.on_listing([Candidate("late", True, SENT)], now=0.0)[0] == ["late"]
+    assert b.on_job("late", ended=True, match_key=token_of("z.ade-toklaaaaaaaaaaaa.md")) == []
     assert b.recall(["toklaaaaaaaaaaaa"]) == Found("late")
     assert b.recall(["tokmaaaaaaaaaaaa"]) is None
 
@@ -158,11 +153,11 @@ def test_a_search_that_starts_after_its_job_was_fetched_for_another_still_finds_
 def test_clock_skew_widens_the_window() -> None:
     narrow = book(clock_skew=0.0)
     narrow.start(["tokjaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT + 1, now=0.0)
-    skewed = [Candidate("early", "completed", SENT - 30)]  # the server's clock runs 30 s behind
-    assert narrow.on_listing(skewed, now=0.0) == []
+    skewed = [Candidate("early", True, SENT - 30)]  # the server's clock runs 30 s behind
+    assert narrow.on_listing(skewed, now=0.0)[0] == []
     wide = book(clock_skew=60.0)
     wide.start(["tokjaaaaaaaaaaaa"], sent_at=SENT, unknown_at=SENT + 1, now=0.0)
-    assert wide.on_listing(skewed, now=0.0) == ["early"]
+    assert wide.on_listing(skewed, now=0.0)[0] == ["early"]
 
 
 def test_policy_rejects_nonsense() -> None:
@@ -297,7 +292,7 @@ async def test_a_lagging_list_is_waited_out() -> None:
 
 
 async def settle_with(
-    clock: FakeClock, client: ade_async.Client, sim: Simulator, task: asyncio.Task[ade_async.JobHandle]
+    clock: FakeClock, client: ade_async.Client, sim: Simulator, task: asyncio.Task[ade_async.JobHandle[Any]]
 ) -> None:
     """Advance the client's fake clock until ``task`` ends, a step once the simulator has answered."""
     await drive(clock, client, sim, task.done, step=0.5)
@@ -318,7 +313,7 @@ async def test_not_found_and_not_allowed_fails_clearly_and_sends_nothing_more(si
     assert error.search.seconds >= 30.0
     assert error.resubmissions == 0
     assert "resubmit_unknown" in str(error)
-    assert token_of(error.filename) is not None
+    assert error.match_key is not None  # the upload token its job carries
     assert (stats.creates_sent, stats.possible_duplicates, stats.creates_reconciled) == (1, 0, 0)
     assert sim.stats().jobs_total == 0
 

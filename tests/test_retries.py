@@ -13,7 +13,7 @@ from conftest import CEILING, drive, wait_until
 
 import ade_async
 from ade_async import RateLimit, RetryPolicy
-from ade_async._retry import CreateVerdict, create_verdict, read_retry_delay
+from ade_async._engine.retry import CreateVerdict, create_verdict, read_retry_delay
 from ade_async.testing import FakeClock, Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ade_async import PollPolicy
-from ade_async._schedule import PollSchedule
+from ade_async._engine.schedule import PollSchedule
 
 EXACT = PollPolicy(first_delay=1.0, multiplier=1.5, max_delay=10.0, jitter=0.0, coalesce=0.25)
 

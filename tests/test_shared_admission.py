@@ -26,7 +26,7 @@ from conftest import CEILING, RedisServer, wait_until
 import ade_async
 from ade_async import RateLimit, RedisBackend
 from ade_async._config import ApiKey
-from ade_async._shared_admission import SharedAdmissionGate, redis_keys
+from ade_async._engine.shared_admission import SharedAdmissionGate, redis_keys
 from ade_async.testing import Simulator, SimulatorConfig
 
 pytestmark = pytest.mark.anyio
@@ -207,7 +207,7 @@ async def test_leases_of_a_killed_process_expire(tmp_path: Path, redis_server: R
         f"""
         import anyio, sys
         from ade_async import RateLimit, RedisBackend
-        from ade_async._shared_admission import SharedAdmissionGate
+        from ade_async._engine.shared_admission import SharedAdmissionGate
 
         async def main():
             backend = RedisBackend(url={redis_server.url!r}, quota_name="test", lease_ttl=2.0, heartbeat=0.2)
@@ -391,11 +391,13 @@ def test_quota_name_without_redis_is_a_usage_error(tmp_path: Path) -> None:
 
 
 async def test_reports_wait_bounded_while_redis_is_unreachable(tmp_path: Path) -> None:
-    from ade_async import _shared_admission
+    from ade_async._engine import shared_redis as _shared_admission
 
     server = RedisServer(tmp_path)  # never started: every call fails
     shared = gate(server.url, windows=((5, 1.0),))
-    grants = [ade_async._admission.Grant(waiter=i, admitted_at=0.0, member=f"m{i}") for i in range(30_000)]
+    grants = [
+        ade_async._engine.admission.Grant(waiter=i, admitted_at=0.0, member=f"m{i}") for i in range(30_000)
+    ]
     shared._in_flight = len(grants)  # as if these had been admitted before Redis went away
     for grant in grants:
         shared.on_accepted(grant)

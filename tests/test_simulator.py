@@ -36,15 +36,10 @@ from ade_async.testing import (
     parse_latency,
     parse_rate,
 )
-from ade_async.testing._extraction import (
-    REFERENCE_NAMESPACE,
-    SchemaError,
-    extract,
-    parse_markers,
-    prepare_schema,
-    reference_id,
-)
-from ade_async.testing._forms import FormError, FormPart, parse_form, parse_header_params
+from ade_async.testing._engine._extraction import REFERENCE_NAMESPACE, reference_id
+from ade_async.testing._engine._forms import FormError, FormPart, parse_form, parse_header_params
+from ade_async.testing._engine._markers import parse_markers
+from ade_async.testing.landingai._schema import SchemaError, extract, prepare_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -717,7 +712,7 @@ async def test_unknown_job_and_another_keys_job_are_404(http: aiohttp.ClientSess
 
 
 async def test_large_results_go_through_output_url(http: aiohttp.ClientSession) -> None:
-    config = SimulatorConfig(latency=(0.0, 0.0), output_url_threshold=50)
+    config = SimulatorConfig(latency=(0.0, 0.0), result_url_threshold=50)
     async with Simulator(config) as sim:
         job_id = await create_id(
             http, sim, make_form(schema=INVOICE_SCHEMA, markdown=INVOICE, filename="invoice.md")
@@ -739,9 +734,9 @@ async def test_large_results_go_through_output_url(http: aiohttp.ClientSession) 
         # The API key must never go to output_url: refused and counted.
         async with http.get(url, headers=auth(sim.api_key)) as response:
             assert response.status == 400
-        assert sim.stats().output_url_auth_headers == 1
+        assert sim.stats().result_url_auth_headers == 1
 
-        sim.expire_output_urls()
+        sim.expire_result_urls()
         async with http.get(url) as response:
             assert response.status == 403
             text = await response.text()
@@ -760,7 +755,7 @@ async def test_large_results_go_through_output_url(http: aiohttp.ClientSession) 
 
 async def test_output_save_url_and_ttl(http: aiohttp.ClientSession) -> None:
     clock = FakeClock()
-    config = SimulatorConfig(latency=(0.0, 0.0), output_url_ttl=0.05)
+    config = SimulatorConfig(latency=(0.0, 0.0), result_url_ttl=0.05)
     async with Simulator(config, clock=clock.now) as sim:
         form = make_form(output_save_url="https://bucket.example/results/")
         job_id = await create_id(http, sim, form)
@@ -1164,7 +1159,7 @@ async def test_answers_validate_against_the_vendor_spec(http: aiohttp.ClientSess
     if not await spec_file.is_file():
         pytest.skip(f"the vendor's OpenAPI spec is not at {SPEC_PATH} (set ADE_OPENAPI_SPEC)")
     spec: dict[str, Any] = json.loads(await spec_file.read_text(encoding="utf-8"))
-    config = SimulatorConfig(latency=(0.0, 0.0), record=True, output_url_threshold=400)
+    config = SimulatorConfig(latency=(0.0, 0.0), record=True, result_url_threshold=400)
     async with Simulator(config) as sim:
         small = await create_id(http, sim)
         large = await create_id(http, sim, make_form(schema=INVOICE_SCHEMA, markdown=INVOICE))
@@ -1255,8 +1250,8 @@ async def test_simulator_lifecycle() -> None:
         lambda: SimulatorConfig(quota=((1, 0.0),)),
         lambda: SimulatorConfig(retry_after="minutes"),  # type: ignore[arg-type]
         lambda: SimulatorConfig(list_lag=-1.0),
-        lambda: SimulatorConfig(output_url_threshold=-1),
-        lambda: SimulatorConfig(output_url_ttl=0.0),
+        lambda: SimulatorConfig(result_url_threshold=-1),
+        lambda: SimulatorConfig(result_url_ttl=0.0),
         lambda: Faults(error_rate={"get": 1.5}),
         lambda: Faults(error_rate={"upload": 0.1}),
         lambda: Faults(error_rate={"get": 0.6}, drop_rate={"get": 0.6}),

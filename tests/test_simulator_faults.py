@@ -65,7 +65,7 @@ async def test_404_fault_reports_a_live_job_missing_once(http: aiohttp.ClientSes
 
 
 async def test_expired_fault_refuses_a_valid_output_url(http: aiohttp.ClientSession) -> None:
-    async with Simulator(SimulatorConfig(latency=(0.0, 0.0), output_url_threshold=0)) as sim:
+    async with Simulator(SimulatorConfig(latency=(0.0, 0.0), result_url_threshold=0)) as sim:
         job_id = await create_id(http, sim)
         _, job = await get(http, sim, job_id)
         url = job["output_url"]

@@ -36,7 +36,7 @@ def policy(**kwargs: Any) -> PollPolicy:
 
 async def run(
     sim: Simulator, clock: FakeClock, poll: PollPolicy, docs: list[str]
-) -> tuple[list[ade_async.Outcome], ade_async.ClientStats]:
+) -> tuple[list[ade_async.Outcome[Any]], ade_async.ClientStats]:
     """Push ``docs`` through ``extract_many`` on ``clock`` (the simulator's too), 10 ms at a time."""
     client = ade_async.Client(
         api_key=sim.api_key,
@@ -46,7 +46,7 @@ async def run(
         clock=clock,
         seed=1,  # the same poll jitter on every run
     )
-    outcomes: list[ade_async.Outcome] = []
+    outcomes: list[ade_async.Outcome[Any]] = []
     async with client:
 
         async def consume() -> None:

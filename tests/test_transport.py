@@ -15,7 +15,8 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 import ade_async
-from ade_async._reconcile import tag_filename, token_of
+from ade_async.providers.landingai import LandingAIOptions
+from ade_async.providers.landingai.tokens import tag_filename, token_of
 
 pytestmark = pytest.mark.anyio
 
@@ -158,9 +159,7 @@ async def test_request_shape_and_headers() -> None:
         job_id = await client.create_job(
             "# Invoice\nTotal: 5",
             schema=SCHEMA,
-            model="extract-latest",
-            strict=True,
-            output_save_url="https://o/x",
+            options=LandingAIOptions(model="extract-latest", strict=True, output_save_url="https://o/x"),
         )
         assert [job async for job in client.list_jobs(status="pending", page_size=7)] == []
     assert job_id == "j-1"
@@ -223,17 +222,17 @@ async def test_unreadable_markdown_is_an_input_error_before_any_request(tmp_path
             assert info.value.path == str(tmp_path / "missing.md")
             with pytest.raises(ade_async.InputError, match="directory"):
                 await client.create_job(tmp_path, schema=SCHEMA)
-            with pytest.raises(TypeError, match="markdown must be"):
+            with pytest.raises(TypeError, match="document must be"):
                 await client.create_job(123, schema=SCHEMA)  # type: ignore[arg-type]
             with pytest.raises(TypeError, match="schema must be"):
                 await client.create_job("# x", schema=["not", "a", "mapping"])  # type: ignore[arg-type]
 
 
 def test_upload_file_names_cannot_inject_headers() -> None:
-    from ade_async._transport import safe_filename
+    from ade_async._engine.http import safe_filename
 
     assert safe_filename("line\nbreak.md") == "line_break.md"
     assert safe_filename('quote".md') == "quote_.md"
     assert safe_filename("back\\slash\r.md") == "back_slash_.md"
     assert safe_filename("ünïcødé ..name.md") == "ünïcødé ..name.md"
-    assert safe_filename("") == "document.md"
+    assert safe_filename("", "document.md") == "document.md"

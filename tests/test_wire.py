@@ -5,8 +5,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-import ade_async
-from ade_async._wire import decode_created, decode_extract_response, decode_job, decode_job_list
+from ade_async.providers import landingai
+from ade_async.providers.landingai.wire import (
+    decode_created,
+    decode_extract_response,
+    decode_job,
+    decode_job_list,
+)
 
 # The completed-job example from the vendor's Extract Jobs page (seed 000), abbreviated there too.
 SEED_EXAMPLE = b"""{
@@ -31,7 +36,7 @@ SEED_EXAMPLE = b"""{
 def test_seed_example_decodes() -> None:
     job = decode_job(SEED_EXAMPLE)
     assert job.is_terminal
-    assert job.status == ade_async.JobStatus.COMPLETED
+    assert job.status == landingai.JobStatus.COMPLETED
     assert job.data is not None
     assert job.data.extraction["exam_date"] == "2010-05-20"
     assert job.data.conforms

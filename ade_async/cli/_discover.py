@@ -81,8 +81,19 @@ class Input:
     problem: str | None = None
 
 
-def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iterator[Input]:
+def discover(
+    arguments: Sequence[str],
+    out: Path,
+    pattern: str = "*.md",
+    *,
+    kinds: Sequence[str] = (".md",),
+    what: str = "Markdown",
+) -> Iterator[Input]:
     """The inputs named by ``arguments`` (files and directories), lazily, in a stable order.
+
+    ``kinds`` are the suffixes the provider's vendor takes (``what`` they are called): a file named
+    directly with another fails alone, and the suffix is dropped from its outputs' names
+    (``a.md`` -> ``a.json``).
 
     Raises:
         UsageError: an argument names nothing at all.
@@ -94,15 +105,20 @@ def discover(arguments: Sequence[str], out: Path, pattern: str = "*.md") -> Iter
         root = Path(argument)
         if root.is_dir() and not root.is_symlink():
             for path, relative, problem in _walk(root, pattern, out):
-                yield _make(path, relative, out, seen, problem=problem)
+                yield _make(path, relative, out, seen, kinds, what, problem=problem)
         else:
             # A file named directly (or a symlink, possibly broken or looping: reading it will say).
-            yield _make(root, PurePosixPath(root.name), out, seen, explicit=True)
+            yield _make(root, PurePosixPath(root.name), out, seen, kinds, what, explicit=True)
 
 
 @contextlib.asynccontextmanager
 async def discover_in_thread(
-    arguments: Sequence[str], out: Path, pattern: str = "*.md"
+    arguments: Sequence[str],
+    out: Path,
+    pattern: str = "*.md",
+    *,
+    kinds: Sequence[str] = (".md",),
+    what: str = "Markdown",
 ) -> AsyncIterator[AsyncIterator[Input]]:
     """:func:`discover`, walked in a worker thread: ``async with`` gives an async iterator of the
     same inputs in the same order.
@@ -124,7 +140,9 @@ async def discover_in_thread(
     async def walk() -> None:
         with send:  # closed once the thread is done: the reader's iteration then ends
             limiter = anyio.CapacityLimiter(1)  # its own: no token of the shared pool held for long
-            await anyio.to_thread.run_sync(_walk_into, arguments, out, pattern, send, stop, limiter=limiter)
+            await anyio.to_thread.run_sync(
+                _walk_into, arguments, out, pattern, kinds, what, send, stop, limiter=limiter
+            )
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(walk)
@@ -171,6 +189,8 @@ def _walk_into(
     arguments: Sequence[str],
     out: Path,
     pattern: str,
+    kinds: Sequence[str],
+    what: str,
     send: MemoryObjectSendStream[list[Input] | Exception],
     stop: threading.Event,
 ) -> None:
@@ -179,7 +199,7 @@ def _walk_into(
     size = 1
     try:
         try:
-            for item in discover(arguments, out, pattern):
+            for item in discover(arguments, out, pattern, kinds=kinds, what=what):
                 if stop.is_set():
                     return
                 chunk.append(item)
@@ -236,18 +256,21 @@ def _make(
     relative: PurePosixPath,
     out: Path,
     seen: set[str],
+    kinds: Sequence[str],
+    what: str,
     *,
     explicit: bool = False,
     problem: str | None = None,
 ) -> Input:
     key = relative.as_posix()
-    stem = relative.name[: -len(".md")] if relative.name.lower().endswith(".md") else relative.name
+    kind = next((k for k in kinds if relative.name.lower().endswith(k.lower())), None)
+    stem = relative.name[: -len(kind)] if kind else relative.name
     output = _inside(out, relative.parent, f"{stem}.json")
     error_output = _inside(out, relative.parent, f"{stem}.error.json")
     # A name too long for its error file is reported on stderr and in the journal only.
     error_output_fits = len(os.fsencode(error_output.name)) <= _NAME_MAX
-    if explicit and not relative.name.lower().endswith(".md"):
-        problem = "not a Markdown file: the API accepts only .md files"
+    if explicit and kinds and kind is None:
+        problem = f"not a {what} file: the API accepts only {', '.join(kinds)} files"
     if len(os.fsencode(output.name)) > _NAME_MAX:
         # Refused before it is sent: its result could not be written, and the job would be paid.
         problem = f"the file name is too long: its result's name would be over {_NAME_MAX} bytes"

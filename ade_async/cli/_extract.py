@@ -37,15 +37,19 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import anyio
 import msgspec
 
-from .._client import Client, PriorCreate
+from .._client import Client
+from .._engine.events import CreateProgress
+from .._engine.ratelimit import RateLimit, RedisBackend
+from .._engine.reconcile import ReconcilePolicy
+from .._engine.submit import PriorCreate
 from .._errors import (
     ADEError,
     AuthenticationError,
@@ -56,13 +60,9 @@ from .._errors import (
     PaymentRequiredError,
     SchemaError,
 )
-from .._events import CreateProgress
-from .._inputs import markdown_problem
-from .._ratelimit import RateLimit, RedisBackend
-from .._reconcile import ReconcilePolicy
 from .._results import JobHandle
-from .._schema import prepare_schema
-from .._wire import AsyncExtractRequest
+from .._schema import schema_to_dict
+from ..providers import Provider, get_provider
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover_in_thread
 from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
 from ._looplag import probe_from_environment
@@ -87,9 +87,10 @@ class ExitCode(enum.IntEnum):
 @dataclass(frozen=True, kw_only=True)
 class ExtractOptions:
     inputs: list[str]
+    provider: str = "landingai"
     schema: Path
     out: Path
-    pattern: str = "*.md"
+    pattern: str | None = None  # the provider's default glob
     model: str | None = None
     strict: bool = False
     api_key: str | None = field(default=None, repr=False)  # options get logged; the key must not
@@ -132,12 +133,17 @@ class _Fatal(Exception):
 
 
 async def run_extract(
-    options: ExtractOptions, *, stdout: IO[str] = sys.stdout, stderr: IO[str] = sys.stderr
+    options: ExtractOptions, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None
 ) -> int:
-    """Run one bulk extraction; returns the exit code."""
+    """Run one bulk extraction; returns the exit code (output to ``sys.stdout`` and ``sys.stderr``
+    as they are at the call, unless given)."""
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
     try:
         check_arguments(options.inputs)
-        schema_json = _load_schema(options.schema, strict=options.strict)
+        provider = get_provider(options.provider)
+        provider_options = _provider_options(provider, options)
+        schema = _load_schema(options.schema, provider, provider_options)
         out = _prepare_output(options.out)
     except UsageError as exc:
         print(f"ade-async: {exc}", file=stderr)
@@ -150,8 +156,17 @@ async def run_extract(
             return ExitCode.USAGE
         try:
             async with Journal(out / JOURNAL_DIR / "journal.sqlite") as journal:
+                await journal.claim_provider(provider.info.name)
                 names = TempNames(await journal.temp_tag())
-                run = _Run(options, out, journal, names, schema_json, stdout=stdout, stderr=stderr)
+                run = _Run(
+                    options,
+                    out,
+                    journal,
+                    names,
+                    _Target(provider, provider_options, schema),
+                    stdout=stdout,
+                    stderr=stderr,
+                )
                 return await run.main()
         except JournalVersionError as exc:
             print(f"ade-async: {exc}", file=stderr)
@@ -165,7 +180,7 @@ class _Run:
         out: Path,
         journal: Journal,
         names: TempNames,
-        schema_json: str,
+        target: _Target,
         *,
         stdout: IO[str],
         stderr: IO[str],
@@ -174,8 +189,15 @@ class _Run:
         self.out = out
         self.journal = journal
         self.names = names  # this run's temporary file names in OUT
-        self.schema_json = schema_json
-        self.settings = settings_digest(schema_json, options.model, options.strict)
+        self.provider = target.provider
+        self.provider_options = target.options
+        self.schema = target.schema
+        prepared = target.provider.prepare_schema(target.schema, target.options)
+        self.settings = settings_digest(
+            prepared if isinstance(prepared, str) else msgspec.json.encode(prepared).decode(),
+            options.model,
+            options.strict,
+        )
         self.stdout = stdout
         self.stderr = stderr
         self.tally = Tally()
@@ -232,7 +254,11 @@ class _Run:
             async with (
                 Simulator(config) as sim,
                 Client(
-                    api_key=sim.api_key, base_url=sim.base_url, rate_limit=limit, reconcile=reconcile
+                    provider=self.provider,
+                    api_key=sim.api_key,
+                    base_url=sim.base_url,
+                    rate_limit=limit,
+                    reconcile=reconcile,
                 ) as client,
             ):
                 if not options.quiet:
@@ -243,6 +269,7 @@ class _Run:
                 yield client
             return
         async with Client(
+            provider=self.provider,
             api_key=options.api_key,
             base_url=options.base_url,
             environment=options.environment,
@@ -268,7 +295,7 @@ class _Run:
             if self.probe is not None:
                 watchers.start_soon(self.probe.run)
             # Jobs of earlier runs are never mistaken for the job of a create whose answer was lost.
-            client._note_known_jobs(await self.journal.job_ids())
+            client.note_known_jobs(await self.journal.job_ids())
             watchers.start_soon(self._watch_signals)
             watchers.start_soon(reporter.run)
             # The interpreter's, the libraries' and the client's objects live as long as the run:
@@ -289,7 +316,13 @@ class _Run:
         options = self.options
         async with (
             anyio.create_task_group() as tasks,
-            discover_in_thread(options.inputs, self.out, options.pattern) as inputs,
+            discover_in_thread(
+                options.inputs,
+                self.out,
+                options.pattern or self.provider.info.default_glob,
+                kinds=self.provider.info.input_kinds,
+                what=self.provider.info.input_name,
+            ) as inputs,
         ):
             # What a killed run left half-written: removed alongside (this run's names differ).
             tasks.start_soon(anyio.to_thread.run_sync, remove_stale_temporaries, self.out, self.names)
@@ -335,7 +368,7 @@ class _Run:
         finally:
             self.tally.in_flight -= 1
 
-    async def _start(self, client: Client, item: Input, state: _Item) -> JobHandle | None:
+    async def _start(self, client: Client, item: Input, state: _Item) -> JobHandle[Any] | None:
         """Read, check and plan the input, then create its job (or find the one it has): its
         handle, or ``None`` when there is nothing to wait for (skipped, or failed here)."""
         record = await self.journal.get(item.key) if item.problem is None else None
@@ -363,7 +396,7 @@ class _Run:
         if action is Action.COLLECT:
             assert record is not None
             assert record.job_id is not None
-            return client.wait(record.job_id, deadline=self.options.job_timeout)
+            return client.watch(record.job_id, timeout=self.options.job_timeout)
         prior: PriorCreate | None = None
         if action is Action.RECONCILE:
             assert record is not None
@@ -387,16 +420,8 @@ class _Run:
 
     async def _create(
         self, client: Client, item: Input, content: bytes, state: _Item, prior: PriorCreate | None
-    ) -> JobHandle | None:
+    ) -> JobHandle[Any] | None:
         """Create the input's job, journaling each step: its handle, or ``None`` if it failed."""
-        request = AsyncExtractRequest(
-            schema=self.schema_json,
-            markdown=content,
-            markdown_filename=item.source.name,
-            model=self.options.model,
-            strict=self.options.strict,
-        )
-        del content  # the request holds the bytes now; once the create is answered, nothing does
 
         async def on_progress(progress: CreateProgress) -> None:
             phase = progress.phase
@@ -427,9 +452,13 @@ class _Run:
         state.phase = _Phase.ADMISSION
         self.tally.submitting += 1
         try:
-            handle = await client._submit_prepared(
-                request,
-                self.options.job_timeout,
+            # Only this frame and the submit hold the bytes; both end once the create is answered.
+            handle = await client.submit(
+                content,
+                schema=self.schema,
+                options=self.provider_options,
+                filename=item.source.name,
+                timeout=self.options.job_timeout,
                 on_progress=on_progress,
                 resubmit_unknown=self.options.resubmit_unknown,
                 prior=prior,
@@ -464,7 +493,7 @@ class _Run:
         self.tally.possible_duplicates += handle.possible_duplicate
         return handle
 
-    async def _finish(self, item: Input, handle: JobHandle) -> None:
+    async def _finish(self, item: Input, handle: JobHandle[Any]) -> None:
         try:
             result = await handle
         except JobTimeoutError:
@@ -521,7 +550,10 @@ class _Run:
         if item.problem is not None:
             raise _InputProblem(item.problem)
         output = item.output if check_output else None
-        return await anyio.to_thread.run_sync(_inspect_input, item.source, self.options.max_size, output)
+        check = self.provider.check_document
+        return await anyio.to_thread.run_sync(
+            _inspect_input, item.source, self.options.max_size, output, check
+        )
 
     # --- stopping ------------------------------------------------------------------------------------
 
@@ -629,7 +661,7 @@ class _Run:
 def _prior_create(record: Record) -> PriorCreate:
     # first_sent_at is written with the first token; the fallback only guards a hand-edited row.
     sent_at = record.first_sent_at if record.first_sent_at is not None else time.time()
-    return PriorCreate(tokens=record.upload_tokens, sent_at=sent_at)
+    return PriorCreate(match_keys=record.upload_tokens, sent_at=sent_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,7 +674,9 @@ class _Inspected:
     output_exists: bool
 
 
-def _inspect_input(source: Path, max_size: int, output: Path | None) -> _Inspected:
+def _inspect_input(
+    source: Path, max_size: int, output: Path | None, check: Callable[[bytes, str], str | None]
+) -> _Inspected:
     """Read, check and hash one input, in a worker thread (none of it touches the event loop);
     ``output``, if given, is looked for.
 
@@ -651,7 +685,8 @@ def _inspect_input(source: Path, max_size: int, output: Path | None) -> _Inspect
     small file (open, fstat, one read, close): each costs tens of microseconds on a small VM.
 
     Raises:
-        _InputProblem: not a regular file, over ``max_size``, unreadable, empty or not UTF-8.
+        _InputProblem: not a regular file, over ``max_size``, unreadable, or refused by ``check``
+            (the provider's: empty or not UTF-8 Markdown, say).
     """
     try:
         descriptor = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -684,7 +719,7 @@ def _inspect_input(source: Path, max_size: int, output: Path | None) -> _Inspect
     content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if len(content) > max_size:
         raise _InputProblem(f"too large: over {max_size} bytes")
-    problem = markdown_problem(content)
+    problem = check(content, source.name)
     if problem is not None:
         raise _InputProblem(problem)
     return _Inspected(content, hashlib.sha256(content).hexdigest(), output is not None and output.exists())
@@ -698,7 +733,16 @@ class _InputProblem(Exception):
         self.error = InputError(message)
 
 
-def _load_schema(path: Path, *, strict: bool) -> str:
+class _Target(NamedTuple):
+    """What every input of a run is extracted with: the provider, its options, the schema."""
+
+    provider: Provider
+    options: Any
+    schema: dict[str, Any]
+
+
+def _load_schema(path: Path, provider: Provider, options: Any) -> dict[str, Any]:
+    """The schema file, checked as the provider's vendor would (a usage error otherwise)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -706,9 +750,21 @@ def _load_schema(path: Path, *, strict: bool) -> str:
     except UnicodeDecodeError as exc:
         raise UsageError(f"the schema file {path} is not UTF-8 text") from exc
     try:
-        return prepare_schema(text, strict=strict)
+        schema = schema_to_dict(text)
+        provider.prepare_schema(schema, options)
     except SchemaError as exc:
         raise UsageError(f"the schema in {path} would be refused: {exc}") from exc
+    return schema
+
+
+def _provider_options(provider: Provider, options: ExtractOptions) -> Any:
+    """The provider's options from --model and --strict (a usage error for a flag it lacks)."""
+    given = {"model": options.model, "strict": options.strict or None}
+    fields = {f.name for f in dataclasses.fields(provider.options_type)}
+    for name, value in given.items():
+        if value is not None and name not in fields:
+            raise UsageError(f"--{name} does not apply to the {provider.info.name} provider")
+    return provider.options_type(**{k: v for k, v in given.items() if v is not None and k in fields})
 
 
 def _prepare_output(out: Path) -> Path:

@@ -64,6 +64,7 @@ import anyio.from_thread
 __all__ = [
     "Action",
     "Journal",
+    "JournalProviderError",
     "JournalStore",
     "JournalVersionError",
     "Record",
@@ -85,6 +86,10 @@ SCHEMA_VERSION: Final = 2
 
 class JournalVersionError(Exception):
     """The journal was written by a newer ade-async, whose format this one cannot vouch for."""
+
+
+class JournalProviderError(JournalVersionError):
+    """The journal belongs to a run with another provider: its job ids mean nothing to this one."""
 
 
 class State(enum.StrEnum):
@@ -258,6 +263,10 @@ class Journal(anyio.AsyncContextManagerMixin):
 
         await self._call(change, writes=True)
 
+    async def claim_provider(self, name: str) -> None:
+        """Record the run's provider, or refuse a journal of another (:meth:`JournalStore.claim_provider`)."""
+        await self._call(lambda store: store.claim_provider(name), writes=True)
+
     async def temp_tag(self) -> str:
         """The output folder's tag for temporary file names (see :meth:`JournalStore.temp_tag`)."""
         return await self._call(JournalStore.temp_tag, writes=True)
@@ -412,6 +421,29 @@ class JournalStore:
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
+            )
+
+    def claim_provider(self, name: str) -> None:
+        """Record the run's provider, or refuse a journal kept for another one.
+
+        A journal without one was written before providers existed: by LandingAI ADE runs.
+
+        Raises:
+            JournalProviderError: the journal's inputs were extracted with another provider.
+        """
+        # Run as a change (inside the journal thread's transaction), like temp_tag.
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'provider'").fetchone()
+        if row is None:
+            has_inputs = self._db.execute("SELECT 1 FROM inputs LIMIT 1").fetchone() is not None
+            recorded = "landingai" if has_inputs else name
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('provider', ?)", (recorded,))
+        else:
+            recorded = row[0]
+        if recorded != name:
+            raise JournalProviderError(
+                f"the journal {self.path} belongs to runs with the {recorded} provider, and this run "
+                f"uses {name}: its jobs cannot be collected or searched here. Use another --out, or "
+                f"--provider {recorded}."
             )
 
     def close(self) -> None:

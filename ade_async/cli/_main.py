@@ -6,10 +6,13 @@ Subcommands::
     ade-async jobs list [--status S] [--limit N]                  the API key's jobs
     ade-async jobs get JOB_ID                                      one job, as JSON
     ade-async jobs wait JOB_ID... --out DIR                        wait for jobs, write their results
+    ade-async jobs cancel JOB_ID                                   cancel a job (where the vendor can)
+    ade-async providers                                            the installed providers
     ade-async simulator [--port N] [...]                           the standalone API simulator
 
-Every subcommand that talks to the API takes the key from ``--api-key-file PATH``, ``--api-key KEY``
-(visible to other users in ``ps``) or ``VISION_AGENT_API_KEY``; the file is read here, once.
+Every subcommand that talks to an API takes ``--provider NAME`` (default ``landingai``) and the key
+from ``--api-key-file PATH``, ``--api-key KEY`` (visible to other users in ``ps``) or the
+provider's environment variable; the file is read here, once.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from pathlib import Path
 
 import anyio
 
-from .._config import API_KEY_ENV, BASE_URL_ENV
 from .._parsing import argument_type, parse_rate
+from ..providers import DEFAULT_PROVIDER, available
 from ._extract import ExitCode, ExtractOptions, run_extract
-from ._jobs import get_job, list_jobs, wait_jobs
+from ._jobs import Connection, cancel_job, get_job, list_jobs, print_providers, wait_jobs
 
 __all__ = ["main"]
 
@@ -55,9 +58,23 @@ def _positive_int(text: str) -> int:
 _MAX_KEY_FILE_BYTES = 64 * 1024
 
 
+def _key_variables() -> str:
+    """Each provider's key variable, for help texts (``landingai: VISION_AGENT_...``)."""
+    return "; ".join(f"{info.name}: {' or '.join(info.api_key_env)}" for info in available())
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(info.name for info in available())
     group = parser.add_argument_group(
-        "connection", f"The API key comes from --api-key-file or --api-key, else from {API_KEY_ENV}."
+        "connection",
+        "The API key comes from --api-key-file or --api-key, else from the provider's environment "
+        f"variable ({_key_variables()}).",
+    )
+    group.add_argument(
+        "--provider",
+        default=DEFAULT_PROVIDER,
+        metavar="NAME",
+        help=f"the vendor's API: {names} (default: {DEFAULT_PROVIDER}); see `ade-async providers`",
     )
     key = group.add_mutually_exclusive_group()
     key.add_argument(
@@ -66,7 +83,7 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help=(
             "the API key; other users of this machine can read it in `ps` (and it lands in your shell "
-            f"history): prefer --api-key-file or the {API_KEY_ENV} environment variable"
+            "history): prefer --api-key-file or the provider's environment variable"
         ),
     )
     key.add_argument(
@@ -79,11 +96,15 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--base-url",
         default=None,
-        help=f"the API root (default: {BASE_URL_ENV}, else the US host); http:// only to a loopback host",
+        help=(
+            "the API root (default: the provider's base-URL variable, else its default host); "
+            "http:// only to a loopback host"
+        ),
     )
     group.add_argument(
-        "--eu", action="store_true", help="use the EU host (https://api.va.eu-west-1.landing.ai)"
+        "--environment", default=None, metavar="NAME", help="a region the provider names (e.g. eu)"
     )
+    group.add_argument("--eu", action="store_true", help="the EU host: the same as --environment eu")
 
 
 class _KeyFileError(Exception):
@@ -123,13 +144,13 @@ def read_api_key_file(path: Path) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ade-async",
-        description="Bulk, resumable document extraction with LandingAI ADE Extract Jobs.",
+        description="Bulk, resumable document extraction through vendors' extract-job APIs.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     extract = commands.add_parser(
         "extract",
-        help="extract every Markdown file of folders and files into one JSON result each",
+        help="extract every document of folders and files into one JSON result each",
         description=(
             "Extract INPUT files and folders (searched recursively) with one schema. Results go to "
             "OUT/<path>.json, failures to OUT/<path>.error.json. Re-running the same command resumes: "
@@ -138,12 +159,16 @@ def _parser() -> argparse.ArgumentParser:
             "pending, 4 the API refused the key or credits (401/402)."
         ),
     )
-    extract.add_argument("inputs", nargs="+", metavar="INPUT", help="Markdown files and folders")
+    extract.add_argument("inputs", nargs="+", metavar="INPUT", help="documents and folders")
     extract.add_argument("--schema", required=True, type=Path, help="a JSON Schema file (root type object)")
     extract.add_argument("--out", required=True, type=Path, help="the output folder (holds the journal too)")
-    extract.add_argument("--glob", default="*.md", help="file name pattern in folders (default: *.md)")
+    extract.add_argument(
+        "--glob", default=None, help="file name pattern in folders (default: the provider's, e.g. *.md)"
+    )
     extract.add_argument("--model", default=None, help="the extract model, e.g. extract-latest")
-    extract.add_argument("--strict", action="store_true", help="refuse schemas with unsupported keywords")
+    extract.add_argument(
+        "--strict", action="store_true", help="refuse schemas with unsupported keywords (landingai)"
+    )
     _add_connection(extract)
     limits = extract.add_argument_group("pace")
     limits.add_argument(
@@ -220,7 +245,9 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list, show or wait for jobs of this API key")
     job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     listing = job_commands.add_parser("list", help="list jobs, newest first")
-    listing.add_argument("--status", choices=("pending", "processing", "completed", "failed", "cancelled"))
+    listing.add_argument(
+        "--status", default=None, help="only jobs with this status, in the vendor's spelling"
+    )
     listing.add_argument("--limit", type=argument_type(_positive_int, "limit"), default=100)
     _add_connection(listing)
     getting = job_commands.add_parser("get", help="show one job as JSON")
@@ -233,7 +260,11 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=argument_type(_positive_float, "timeout"), default=None, metavar="SECONDS"
     )
     _add_connection(waiting)
+    cancelling = job_commands.add_parser("cancel", help="cancel a job (where the provider's vendor can)")
+    cancelling.add_argument("job_id")
+    _add_connection(cancelling)
 
+    commands.add_parser("providers", help="list the installed providers, their variables and hosts")
     commands.add_parser(
         "simulator", help="serve the API simulator (see: ade-async simulator --help)", add_help=False
     )
@@ -252,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    if args.command == "providers":
+        return print_providers(sys.stdout)
     key_file: Path | None = getattr(args, "api_key_file", None)
     if key_file is not None:
         try:
@@ -259,9 +292,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _KeyFileError as exc:
             print(f"ade-async: {exc}", file=sys.stderr)
             return ExitCode.USAGE
-    environment = "eu" if getattr(args, "eu", False) else None
+    if args.eu and args.environment not in (None, "eu"):
+        print("ade-async: --eu and --environment cannot be used together", file=sys.stderr)
+        return ExitCode.USAGE
+    environment = "eu" if args.eu else args.environment
     if environment and args.base_url:
-        print("ade-async: --eu and --base-url cannot be used together", file=sys.stderr)
+        print("ade-async: --eu/--environment and --base-url cannot be used together", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.provider not in {info.name for info in available()}:
+        names = ", ".join(info.name for info in available())
+        print(f"ade-async: unknown provider {args.provider!r}; available: {names}", file=sys.stderr)
         return ExitCode.USAGE
     if args.command == "extract":
         if args.quota_name is not None and args.redis is None:
@@ -269,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.USAGE
         options = ExtractOptions(
             inputs=args.inputs,
+            provider=args.provider,
             schema=args.schema,
             out=args.out,
             pattern=args.glob,
@@ -293,12 +334,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress_interval=args.progress_interval,
         )
         return anyio.run(run_extract, options)
-    connection = {"api_key": args.api_key, "base_url": args.base_url, "environment": environment}
+    connection = Connection(
+        provider=args.provider, api_key=args.api_key, base_url=args.base_url, environment=environment
+    )
     if args.jobs_command == "list":
-        return anyio.run(lambda: list_jobs(status=args.status, limit=args.limit, **connection))
+        return anyio.run(lambda: list_jobs(connection, status=args.status, limit=args.limit))
     if args.jobs_command == "get":
-        return anyio.run(lambda: get_job(args.job_id, **connection))
-    return anyio.run(lambda: wait_jobs(args.job_ids, out=args.out, deadline=args.timeout, **connection))
+        return anyio.run(lambda: get_job(connection, args.job_id))
+    if args.jobs_command == "cancel":
+        return anyio.run(lambda: cancel_job(connection, args.job_id))
+    return anyio.run(lambda: wait_jobs(connection, args.job_ids, out=args.out, timeout=args.timeout))
 
 
 def entry_point() -> None:

@@ -1,7 +1,8 @@
-"""Serve the simulator standalone: ``python -m ade_async.testing --port 8765``.
+"""Serve a simulator standalone: ``python -m ade_async.testing --provider landingai --port 8765``.
 
 Prints one line with the base URL and the accepted API keys (simulator keys, not secrets), then
-serves until Ctrl-C or SIGTERM.
+serves until Ctrl-C or SIGTERM. ``--provider`` picks the API (``landingai``, the default and so far
+the only one); the other options mean the same for every provider.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from .._parsing import argument_type, parse_latency, parse_rate
-from ._config import ENDPOINTS, Faults, RetryAfterForm, SimulatorConfig
+from ._config import Faults, RetryAfterForm, SimulatorConfig
+from ._providers import DEFAULT_PROVIDER, PROVIDERS, Provider
 from ._simulator import Simulator
 
 __all__ = ["main"]
@@ -29,9 +31,16 @@ _RETRY_AFTER_CHOICES: dict[str, RetryAfterForm] = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    apis = "; ".join(f"{name}: {PROVIDERS[name].description}" for name in sorted(PROVIDERS))
     parser = argparse.ArgumentParser(
         prog="python -m ade_async.testing",
-        description="A local simulator of the LandingAI ADE Extract Jobs v1 API, for integration tests.",
+        description=f"A local simulator of an extract-jobs API, for integration tests ({apis}).",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        default=DEFAULT_PROVIDER,
+        help=f"the API to simulate (default: {DEFAULT_PROVIDER})",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)"
@@ -74,11 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "--list-lag", type=float, default=0.0, metavar="S", help="list read-after-write lag, seconds"
     )
     parser.add_argument(
-        "--output-url-threshold",
+        "--result-url-threshold",
         type=int,
         default=1_000_000,
         metavar="BYTES",
-        help="result size above which results go through output_url (default: 1000000)",
+        help="landingai: result size above which results go through a presigned URL (default: 1000000)",
     )
     faults = parser.add_argument_group(
         "random faults", "probabilities per request, drawn with the seeded RNG; together at most 1"
@@ -112,15 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
+async def _serve(config: SimulatorConfig, provider: Provider, host: str, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl-C still interrupts
             loop.add_signal_handler(signum, stop.set)
-    async with Simulator(config, host=host, port=port) as simulator:
+    async with Simulator(config, provider=provider.name, host=host, port=port) as simulator:
         keys = ", ".join(config.api_keys)
-        print(f"ADE simulator serving on {simulator.base_url} (API keys: {keys})", flush=True)
+        print(f"{provider.title} simulator serving on {simulator.base_url} (API keys: {keys})", flush=True)
         await stop.wait()
 
 
@@ -130,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    provider = PROVIDERS[args.provider]
+    endpoints = provider.endpoints
     try:
         config = SimulatorConfig(
             api_keys=tuple(args.api_keys or ("sim-key",)),
@@ -138,19 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             quota=tuple(args.quota),
             retry_after=_RETRY_AFTER_CHOICES[args.retry_after],
             list_lag=args.list_lag,
-            output_url_threshold=args.output_url_threshold,
+            result_url_threshold=args.result_url_threshold,
             faults=Faults(
-                error_rate=dict.fromkeys(ENDPOINTS, args.error_rate),
-                drop_rate=dict.fromkeys(ENDPOINTS, args.drop_rate),
+                error_rate=dict.fromkeys(endpoints, args.error_rate),
+                drop_rate=dict.fromkeys(endpoints, args.drop_rate),
                 lost_response_rate=args.lost_response_rate,
-                malformed_rate=dict.fromkeys(ENDPOINTS, args.malformed_rate),
+                malformed_rate=dict.fromkeys(endpoints, args.malformed_rate),
             ),
             seed=args.seed,
         )
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        asyncio.run(_serve(config, args.host, args.port))
+        asyncio.run(_serve(config, provider, args.host, args.port))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -2,7 +2,9 @@
 
 Both are frozen, keyword-only dataclasses that validate their values on construction, so a
 misconfigured simulator fails at once with a ``ValueError`` naming the option, never half-way
-through a benchmark.
+through a benchmark. Most options mean the same for every provider (they are the engine's); the
+ones marked *LandingAI* configure what only that provider has. Endpoint names are LandingAI's
+(``create``, ``get``, ``list``, ``download``), the only provider so far.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias, get_args
+
+from ._engine import FAULT_KINDS, RETRY_AFTER_FORMS, FaultKind, RetryAfterForm
+from .landingai._contract import DEFAULT_MODEL, ENDPOINTS, FAULT_ENDPOINTS, SUPPORTED_MODEL, Endpoint
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -26,34 +30,6 @@ __all__ = [
     "RetryAfterForm",
     "SimulatorConfig",
 ]
-
-#: The simulator's endpoints, as named in stats, faults and recorded exchanges.
-Endpoint: TypeAlias = Literal["create", "get", "list", "download"]
-#: What can go wrong with one request; see :class:`Faults` and ``Simulator.inject``.
-FaultKind: TypeAlias = Literal[
-    "500", "502", "503", "drop", "lost_response", "slow", "malformed", "not_json", "429", "404", "expired"
-]
-#: How a 429 says when to come back: no header (like the documented API), ``Retry-After`` in
-#: integer seconds, ``retry-after-ms``, or ``Retry-After`` as an HTTP-date.
-RetryAfterForm: TypeAlias = Literal["seconds", "ms", "date"] | None
-
-ENDPOINTS: Final[tuple[Endpoint, ...]] = get_args(Endpoint)
-FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
-RETRY_AFTER_FORMS: Final[tuple[RetryAfterForm, ...]] = (None, "seconds", "ms", "date")
-#: The faults that make sense on one endpoint only (the others apply to every endpoint).
-FAULT_ENDPOINTS: Final[Mapping[str, Endpoint]] = types.MappingProxyType(
-    {
-        "lost_response": "create",  # a create carried out whose answer is lost
-        "404": "get",  # an existing job the service momentarily does not find (a lagging replica)
-        "expired": "download",  # a presigned output_url past its expiry
-    }
-)
-
-#: The only extraction model the documented API still accepts (ade-api-notes §7: the older
-#: snapshots "are deprecated and will result in errors").
-SUPPORTED_MODEL: Final = "extract-20260314"
-#: What ``model`` absent and ``extract-latest`` resolve to by default.
-DEFAULT_MODEL: Final = SUPPORTED_MODEL
 
 
 def _check_rate(name: str, value: float) -> None:
@@ -149,26 +125,28 @@ def _finite_non_negative(value: object) -> bool:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SimulatorConfig:
-    """How a simulated ADE Extract Jobs v1 service behaves.
+    """How a simulated service behaves.
 
     Args:
         api_keys: accepted ``Bearer`` keys; the first is ``Simulator.api_key``.
         latency: ``(lo, hi)`` seconds from create to terminal state, drawn uniformly per job.
-        processing_fraction: a job is "pending" for this fraction of its latency, then "processing".
-        failure_rate: fraction of jobs that end "failed" (with a ``failure_reason``).
-        quota: ``(count, period_seconds)`` sliding windows on accepted creates, shared by all
-            keys (the documented quota is per organisation); ``()`` means unlimited.
+        processing_fraction: a job is queued for this fraction of its latency, then running.
+        failure_rate: fraction of jobs that end "failed" (with a failure reason).
+        quota: ``(count, period_seconds)`` sliding windows on accepted creates (the provider's
+            ``"create"`` budget), shared by all keys (LandingAI's quota is per organisation);
+            ``()`` means unlimited.
         retry_after: the wait hint sent with a 429: ``None`` (no header, like the documented API),
             ``"seconds"`` (``Retry-After`` in whole seconds, rounded up), ``"ms"``
             (``retry-after-ms``) or ``"date"`` (``Retry-After`` as an HTTP-date).
         list_lag: read-after-write lag of the list endpoint, in seconds.
-        output_url_threshold: encoded result size in bytes above which a completed job's result
-            is served through ``output_url`` instead of ``data`` (the API's is 1 MB).
-        output_url_ttl: seconds an ``output_url`` stays valid after the GET that issued it.
+        result_url_threshold: *LandingAI*: encoded result size in bytes above which a completed
+            job's result is served through a presigned URL instead of inline (the API's is 1 MB).
+        result_url_ttl: *LandingAI*: seconds a result URL stays valid after the GET that
+            issued it.
         fault_retry_after: seconds a 429 *fault* (injected or random) asks the client to wait,
             in the ``retry_after`` form (a quota 429 announces its real wait).
-        org_id: the organisation id reported in responses.
-        default_model: what an absent ``model`` and ``extract-latest`` resolve to.
+        org_id: *LandingAI*: the organisation id reported in responses.
+        default_model: *LandingAI*: what an absent ``model`` and ``extract-latest`` resolve to.
         faults: random faults; see :class:`Faults`.
         record: keep an ``Exchange`` per request, for contract tests.
         seed: seed of the one RNG behind every random decision (latencies, failures, faults, ids).
@@ -184,8 +162,8 @@ class SimulatorConfig:
     quota: tuple[tuple[int, float], ...] = ()
     retry_after: RetryAfterForm = "seconds"
     list_lag: float = 0.0
-    output_url_threshold: int = 1_000_000
-    output_url_ttl: float = 3600.0
+    result_url_threshold: int = 1_000_000
+    result_url_ttl: float = 3600.0
     fault_retry_after: float = 1.0
     org_id: str = "org-simulator"
     default_model: str = DEFAULT_MODEL
@@ -234,12 +212,12 @@ class SimulatorConfig:
             )
         if not _finite_non_negative(self.list_lag):
             raise ValueError(f"list_lag must be a finite number of seconds >= 0, got {self.list_lag!r}")
-        threshold = self.output_url_threshold
+        threshold = self.result_url_threshold
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
-            raise ValueError(f"output_url_threshold must be an integer >= 0, got {threshold!r}")
-        if not _finite_non_negative(self.output_url_ttl) or self.output_url_ttl <= 0:
+            raise ValueError(f"result_url_threshold must be an integer >= 0, got {threshold!r}")
+        if not _finite_non_negative(self.result_url_ttl) or self.result_url_ttl <= 0:
             raise ValueError(
-                f"output_url_ttl must be a finite number of seconds > 0, got {self.output_url_ttl!r}"
+                f"result_url_ttl must be a finite number of seconds > 0, got {self.result_url_ttl!r}"
             )
         if not _finite_non_negative(self.fault_retry_after) or self.fault_retry_after <= 0:
             raise ValueError(

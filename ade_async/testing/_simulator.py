@@ -10,9 +10,11 @@ from typing import Final, Self, final
 
 from aiohttp import web
 
-from ._app import build_app
 from ._config import Endpoint, FaultKind, SimulatorConfig
-from ._records import Exchange, SimulatorStats
+from ._engine import Exchange
+from ._providers import DEFAULT_PROVIDER
+from ._providers import provider as find_provider
+from ._stats import SimulatorStats
 
 __all__ = ["Simulator"]
 
@@ -21,15 +23,16 @@ logger: Final = logging.getLogger("ade_async.testing")
 
 @final
 class Simulator:
-    """A faithful, in-process simulator of LandingAI ADE Extract Jobs v1, served over HTTP.
+    """A faithful, in-process simulator of an extract-jobs API, served over HTTP.
 
-    Jobs progress with the clock (pending, processing, then completed, failed or cancelled after
-    their latency), results are extracted deterministically from the Markdown, and quotas,
-    output URLs, list lag and faults behave as configured. It binds to loopback unless told
-    otherwise.
+    The provider is LandingAI ADE Extract Jobs v1 (the only one so far). Jobs progress with the
+    clock (pending, processing, then completed, failed or cancelled after their latency), results
+    are extracted deterministically from the Markdown, and quotas, output URLs, list lag and
+    faults behave as configured. It binds to loopback unless told otherwise.
 
     Args:
         config: the simulator's behaviour; the defaults when ``None``.
+        provider: which API to simulate: ``"landingai"`` (the default; see ``PROVIDERS``).
         host: the interface to bind, ``127.0.0.1`` by default.
         port: the port to bind; 0 picks a free one (read it back from :attr:`base_url`).
         clock: the monotonic time jobs, quota windows, list lag and output URL expiry follow;
@@ -37,26 +40,34 @@ class Simulator:
             test advances that clock, so a job runs exactly until the test lets it end (injected
             "slow" faults still sleep in real time).
 
+    Raises:
+        ValueError: an unknown provider.
+
     Example::
 
-        async with Simulator(SimulatorConfig(latency=(0.01, 0.05))) as sim:
-            async with aiohttp.ClientSession() as http:
-                headers = {"Authorization": f"Bearer {sim.api_key}"}
-                async with http.get(f"{sim.base_url}/v1/ade/extract/jobs", headers=headers) as r:
-                    assert r.status == 200
+        async with (
+            Simulator(SimulatorConfig(latency=(0.01, 0.05))) as sim,
+            ade_async.Client(api_key=sim.api_key, base_url=sim.base_url) as client,
+        ):
+            result = await client.extract("# Invoice 7", schema=schema)
+            assert sim.stats().jobs_total == 1
     """
 
     def __init__(
         self,
         config: SimulatorConfig | None = None,
         *,
+        provider: str = DEFAULT_PROVIDER,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config: Final = config if config is not None else SimulatorConfig()
+        chosen = find_provider(provider)
+        #: The simulated provider's name.
+        self.provider: Final = chosen.name
         self._clock = clock
-        self.app, self._state = build_app(self.config, clock=clock)
+        self.app, self._state = chosen.build(self.config, clock=clock)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -182,9 +193,9 @@ class Simulator:
         """
         self._state.inject(endpoint, fault, count)
 
-    def expire_output_urls(self) -> None:
-        """Expire every ``output_url`` issued so far; a new get issues a fresh one."""
-        self._state.expire_output_urls()
+    def expire_result_urls(self) -> None:
+        """Expire every result URL issued so far; a new get issues a fresh one."""
+        self._state.expire_result_urls()
 
     def __repr__(self) -> str:
         where = self._base_url if self._runner is not None else "not started"

@@ -76,7 +76,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 #: Every third document carries notes long enough to push its result over the simulator's
-#: ``output_url_threshold`` below, so downloads (and their faults) are part of every run.
+#: ``result_url_threshold`` below, so downloads (and their faults) are part of every run.
 _NOTES = " ".join(f"word{n}" for n in range(400))
 _UNKNOWN_STATUS = "queued_for_review"
 
@@ -84,7 +84,7 @@ _UNKNOWN_STATUS = "queued_for_review"
 BASE_SIMULATOR: dict[str, Any] = {
     "api_keys": (API_KEY,),
     "latency": (0.1, 0.4),
-    "output_url_threshold": 2000,
+    "result_url_threshold": 2000,
     "fault_retry_after": 0.05,
     "retry_after": "ms",
     "seed": 10,
@@ -231,7 +231,7 @@ class RunReport:
     duplicate_jobs: int = 0
     #: jobs created for inputs whose create went unanswered: paid, unknown to the client, reported
     orphan_jobs: int = 0
-    output_url_auth_headers: int = 0
+    result_url_auth_headers: int = 0
     failures_by_type: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -363,7 +363,7 @@ def _fill_from_simulator(
     report.faults = _fault_counts(stats, refused)
     report.duplicate_jobs = stats.duplicate_jobs
     report.orphan_jobs = _orphans(stats, documents, unknown)
-    report.output_url_auth_headers = stats.output_url_auth_headers
+    report.result_url_auth_headers = stats.result_url_auth_headers
 
 
 @contextlib.contextmanager
@@ -465,7 +465,7 @@ def check_run(scenario: Scenario, report: RunReport) -> None:
     assert report.possible_duplicates == 0, "sent again without resubmit_unknown"
     assert report.duplicate_jobs == 0, "the client submitted a job twice"
     assert report.orphan_jobs <= report.reported_unknown, "a job exists that no outcome reports"
-    assert report.output_url_auth_headers == 0, "the API key was sent to an output_url"
+    assert report.result_url_auth_headers == 0, "the API key was sent to an output_url"
     if scenario.late_start:
         assert report.faults.get("refused", 0) >= 2, f"connections refused: {report.faults}"
     else:
@@ -491,7 +491,7 @@ def write_figures(reports: list[RunReport], notes: list[str], readme: Path) -> N
         rows.append(
             f"| {r.scenario} | {r.path} | {faults} | {r.inputs} | {r.succeeded} | {r.reconciled} "
             f"| {r.reported_unknown} "
-            f"| {len(r.lost)} | {r.duplicate_jobs} | {r.orphan_jobs} | {r.output_url_auth_headers} |"
+            f"| {len(r.lost)} | {r.duplicate_jobs} | {r.orphan_jobs} | {r.result_url_auth_headers} |"
         )
     totals = (
         f"Totals over {len(reports)} runs: {sum(r.faults_total for r in reports)} faults met, "

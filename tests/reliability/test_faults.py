@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ade_async.providers.landingai import LandingAI
 from ade_async.testing import ENDPOINTS, Faults
 
 from .harness import RunReport, Scenario, check_run, run_cli, run_extract_many
@@ -136,7 +137,7 @@ SCENARIOS = (
                 malformed_rate={"get": 0.03, "list": 0.03},
             ),
         },
-        client={"url_refreshes": 4},
+        client={"provider": LandingAI(url_refreshes=4)},
         unknown_creates=None,
         reconciled=None,
         cli=True,

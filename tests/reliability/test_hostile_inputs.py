@@ -59,7 +59,7 @@ async def test_hostile_inputs_through_extract_many(sim: Simulator, tmp_path: Pat
     expect = build_hostile_tree(docs, max_size=MAX_SIZE)
     (docs / "folder.md").mkdir()  # a directory where a file was expected
     paths = [docs / name for name in expect] + [docs / "folder.md"]
-    outcomes: dict[str, ade_async.Outcome] = {}
+    outcomes: dict[str, ade_async.Outcome[Any]] = {}
     async with client_for(sim) as client:
         with anyio.fail_after(30):  # a FIFO that blocked the read would hang here
             async with contextlib.aclosing(client.extract_many(paths, schema=SCHEMA)) as stream:
@@ -213,9 +213,9 @@ async def test_hostile_schemas_are_refused_before_anything_is_sent(
     docs.mkdir()
     (docs / "a.md").write_text(invoice(1))
     async with client_for(sim) as client:
-        outcomes = client.extract_many([docs / "a.md"], schema=text)
         with pytest.raises(ade_async.SchemaError) as refused:
-            await outcomes.__anext__()  # refused before any input is read or anything is sent
+            # refused at the call, before any input is read or anything is sent
+            client.extract_many([docs / "a.md"], schema=text)
         assert message in str(refused.value)
         # One call's bad schema affects no other call on the same client.
         good = await client.extract(invoice(2), schema=SCHEMA)

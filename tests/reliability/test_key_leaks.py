@@ -21,6 +21,8 @@ import pytest
 
 import ade_async
 from ade_async._config import ApiKey
+from ade_async.providers import landingai
+from ade_async.providers.landingai import LandingAI
 from ade_async.testing import ENDPOINTS, FAULT_ENDPOINTS, FAULT_KINDS, Faults, Simulator, SimulatorConfig
 
 from .harness import fast_penalty
@@ -109,7 +111,7 @@ def test_the_walk_finds_a_key_wherever_a_tracker_would() -> None:
 # a server that answers badly
 
 
-def completed_job(output_url: str) -> ade_async.ExtractJobStatusResponse:
+def completed_job(output_url: str) -> landingai.ExtractJobStatusResponse:
     return msgspec.convert(
         {
             "job_id": "job-1",
@@ -118,7 +120,7 @@ def completed_job(output_url: str) -> ade_async.ExtractJobStatusResponse:
             "progress": 1.0,
             "output_url": output_url,
         },
-        ade_async.ExtractJobStatusResponse,
+        landingai.ExtractJobStatusResponse,
     )
 
 
@@ -131,9 +133,11 @@ CALLS: dict[str, Callable[[ade_async.Client, str], Awaitable[object]]] = {
     "create_job": lambda client, url: client.create_job(DOCUMENT, schema=SCHEMA),
     "get_job": lambda client, url: client.get_job("job-1"),
     "list_jobs": lambda client, url: _list(client),
-    "fetch_result": lambda client, url: client.fetch_result(completed_job(f"{url}/out.json?X-Sig=abc")),
+    "fetch_result": lambda client, url: client.fetch_result(
+        landingai.snapshot_of(completed_job(f"{url}/out.json?X-Sig=abc"))
+    ),
     "extract": lambda client, url: client.extract(DOCUMENT, schema=SCHEMA),
-    "wait": lambda client, url: client.wait("job-1", deadline=0.5),
+    "wait": lambda client, url: client.watch("job-1", timeout=0.5),
 }
 
 
@@ -230,7 +234,7 @@ async def test_no_simulator_fault_leads_to_the_key(endpoint: str, kind: str) -> 
     config = SimulatorConfig(
         api_keys=(KEY,),
         latency=(0.0, 0.0),
-        output_url_threshold=0,
+        result_url_threshold=0,
         faults=Faults(slow_seconds=0.5),
         fault_retry_after=0.01,
         retry_after="ms",
@@ -241,7 +245,7 @@ async def test_no_simulator_fault_leads_to_the_key(endpoint: str, kind: str) -> 
     options = {
         **QUICK,
         "retry": ade_async.RetryPolicy.none(),
-        "url_refreshes": 0,
+        "provider": LandingAI(url_refreshes=0),
         "rate_limit": fast_penalty(ade_async.RateLimit()),
     }
     async with (
@@ -249,8 +253,8 @@ async def test_no_simulator_fault_leads_to_the_key(endpoint: str, kind: str) -> 
         ade_async.Client(api_key=KEY, base_url=sim.base_url, **options) as client,
     ):
         job_id = await client.create_job(DOCUMENT, schema=SCHEMA)
-        done = await client.wait(job_id, deadline=10.0)  # completed, its result downloaded
-        assert done.job.output_url is not None
+        done = await client.watch(job_id, timeout=10.0)  # completed, its result downloaded
+        assert done.job.detail.output_url is not None
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "create": lambda: client.create_job(DOCUMENT, schema=SCHEMA),
             "get": lambda: client.get_job(job_id),
@@ -267,8 +271,8 @@ async def test_no_simulator_fault_leads_to_the_key(endpoint: str, kind: str) -> 
         # The same fault met by the public paths that end on a handle.
         sim.inject(endpoint, kind, 4)
         ending_on_a_handle: list[Callable[[], Awaitable[object]]] = [
-            lambda: client.extract(DOCUMENT, schema=SCHEMA, deadline=2.0),
-            lambda: _await_handle(client.wait(job_id, deadline=2.0)),
+            lambda: client.extract(DOCUMENT, schema=SCHEMA, timeout=2.0),
+            lambda: _await_handle(client.watch(job_id, timeout=2.0)),
         ]
         for make in ending_on_a_handle:
             try:
@@ -289,7 +293,7 @@ def test_errors_raised_while_constructing_the_client_lead_to_no_key() -> None:
     """``Client.__init__`` holds the key string as an argument: its frame is on these tracebacks."""
     attempts: list[Callable[[], object]] = [
         lambda: ade_async.Client(api_key=KEY, max_connections=0),
-        lambda: ade_async.Client(api_key=KEY, url_refreshes=-1),
+        lambda: ade_async.Client(api_key=KEY, max_connections=-1),
         lambda: ade_async.Client(api_key=KEY, base_url="ftp://example.invalid"),
         lambda: ade_async.Client(api_key=KEY, base_url="http://192.0.2.1:8000"),  # plain http, not loopback
         lambda: ade_async.Client(api_key=KEY, base_url="https://a.invalid", environment="eu"),

@@ -53,7 +53,7 @@ async def test_a_50_mb_result_is_written_whole_with_bounded_memory(
         stats = sim.stats()
     stderr = done.stderr.decode()
     assert done.returncode == 0, stderr
-    assert (stats.downloads, stats.output_url_auth_headers) == (1, 0)
+    assert (stats.downloads, stats.result_url_auth_headers) == (1, 0)
 
     result_file = out / "big.json"
     size = result_file.stat().st_size

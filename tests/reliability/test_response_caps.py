@@ -17,6 +17,8 @@ import msgspec
 import pytest
 
 import ade_async
+from ade_async.providers import landingai
+from ade_async.providers.landingai import LandingAI
 from ade_async.testing import Simulator, SimulatorConfig
 
 from .leakcheck import secret_paths
@@ -33,7 +35,7 @@ OPTIONS: dict[str, Any] = {
     "max_response_bytes": API_CAP,
     "max_download_bytes": DOWNLOAD_CAP,
     "retry": ade_async.RetryPolicy(attempts=3, backoff_base=0.001, backoff_cap=0.001),
-    "url_refreshes": 2,
+    "provider": LandingAI(url_refreshes=2),
     "poll": ade_async.PollPolicy(first_delay=0.01, max_delay=0.02, jitter=0.0, coalesce=0.0, sweep=False),
 }
 #: How much the server may have streamed before the client's cut-off reached it: the cap plus
@@ -42,7 +44,7 @@ STREAMED_AT_MOST = 32 << 20
 TESTS = str(Path(__file__).parent.parent)
 
 
-def _job(output_url: str) -> ade_async.ExtractJobStatusResponse:
+def _job(output_url: str) -> landingai.ExtractJobStatusResponse:
     job = {
         "job_id": "job-1",
         "status": "completed",
@@ -50,10 +52,10 @@ def _job(output_url: str) -> ade_async.ExtractJobStatusResponse:
         "progress": 1.0,
         "output_url": output_url,
     }
-    return msgspec.convert(job, ade_async.ExtractJobStatusResponse)
+    return msgspec.convert(job, landingai.ExtractJobStatusResponse)
 
 
-async def _first_page(client: ade_async.Client) -> list[ade_async.JobSummary]:
+async def _first_page(client: ade_async.Client) -> list[ade_async.JobSnapshot]:
     return [job async for job in client.list_jobs()]
 
 
@@ -98,7 +100,9 @@ async def test_a_download_over_its_cap_fails_without_fresh_urls(mode: str) -> No
         ade_async.Client(api_key=KEY, base_url=server.url, **OPTIONS) as client,
     ):
         with pytest.raises(ade_async.ResultDownloadError) as info:
-            await client.fetch_result(_job(f"{server.url}/results/job-1.json?X-Amz-Signature=abc"))
+            await client.fetch_result(
+                landingai.snapshot_of(_job(f"{server.url}/results/job-1.json?X-Amz-Signature=abc"))
+            )
     message = str(info.value)
     assert "max_download_bytes" in message
     assert f"{DOWNLOAD_CAP:,}" in message
@@ -116,17 +120,17 @@ async def test_a_poll_answered_too_large_fails_the_job_at_once() -> None:
         ade_async.Client(api_key=KEY, base_url=server.url, **OPTIONS) as client,
     ):
         with pytest.raises(ade_async.ResponseTooLargeError):
-            await client.wait("job-1", deadline=600.0)
+            await client.watch("job-1", timeout=600.0)
     assert len(server.heads) == 1
 
 
 async def test_answers_up_to_the_cap_are_read_and_one_byte_more_is_not() -> None:
-    config = SimulatorConfig(api_keys=(KEY,), latency=(0.0, 0.0), output_url_threshold=0)
+    config = SimulatorConfig(api_keys=(KEY,), latency=(0.0, 0.0), result_url_threshold=0)
     async with Simulator(config) as sim:
         async with ade_async.Client(api_key=KEY, base_url=sim.base_url) as client:
             job_id = await client.create_job("Name: Ada\n", schema=SCHEMA)
-            done = await client.wait(job_id, deadline=10.0)
-        assert done.job.output_url is not None
+            done = await client.watch(job_id, timeout=10.0)
+        assert done.job.detail.output_url is not None
         answer_size = len(await _raw_get(sim, job_id))  # the same size on every get
         result_size = len(done.raw)
         exact: dict[str, Any] = {"max_response_bytes": answer_size, "max_download_bytes": result_size}
@@ -140,7 +144,7 @@ async def test_answers_up_to_the_cap_are_read_and_one_byte_more_is_not() -> None
         async with ade_async.Client(api_key=KEY, base_url=sim.base_url, **smaller) as client:
             with pytest.raises(ade_async.ResponseTooLargeError):
                 await client.get_job(job_id)
-        smaller = {"max_download_bytes": result_size - 1, "url_refreshes": 0}
+        smaller = {"max_download_bytes": result_size - 1, "provider": LandingAI(url_refreshes=0)}
         async with ade_async.Client(api_key=KEY, base_url=sim.base_url, **smaller) as client:
             with pytest.raises(ade_async.ResultDownloadError, match="max_download_bytes"):
                 await client.fetch_result(job)

@@ -22,7 +22,7 @@ from aiohttp import web
 
 import ade_async
 from ade_async.cli._extract import ExtractOptions, run_extract
-from ade_async.cli._jobs import wait_jobs
+from ade_async.cli._jobs import Connection, wait_jobs
 from ade_async.testing import Simulator
 
 from .harness import (
@@ -158,7 +158,7 @@ async def test_a_whole_batch_at_debug_level_leaks_the_key_nowhere(
         texts += [stdout.getvalue(), stderr.getvalue()]
         stats = sim.stats()
 
-    assert stats.output_url_auth_headers == 0
+    assert stats.result_url_auth_headers == 0
     assert stats.downloads > 0  # results did come through output_url
     written = [path for path in out.rglob("*") if path.is_file()]
     assert any(path.name == "journal.sqlite" for path in written)
@@ -179,17 +179,20 @@ async def test_a_whole_batch_at_debug_level_leaks_the_key_nowhere(
 
 async def test_the_simulator_refuses_and_counts_a_key_sent_to_an_output_url() -> None:
     """The check above relies on this counter: prove it counts what it claims."""
-    scenario = Scenario(name="output_url", simulator={"output_url_threshold": 0, "latency": (0.0, 0.0)})
+    scenario = Scenario(name="output_url", simulator={"result_url_threshold": 0, "latency": (0.0, 0.0)})
     async with Simulator(scenario.simulator_config()) as sim:
         async with ade_async.Client(api_key=API_KEY, base_url=sim.base_url, **BASE_CLIENT) as client:
             job = await client.get_job(await client.create_job("Invoice Number: INV-1\n", schema=SCHEMA))
-            assert job.output_url is not None
+            assert job.detail.output_url is not None
             assert (await client.fetch_result(job)).extraction["invoice_number"] == "INV-1"
-        assert sim.stats().output_url_auth_headers == 0
+        assert sim.stats().result_url_auth_headers == 0
         careless = {"Authorization": f"Bearer {API_KEY}"}  # a client sending its key to the download
-        async with aiohttp.ClientSession() as http, http.get(job.output_url, headers=careless) as answer:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(job.detail.output_url, headers=careless) as answer,
+        ):
             assert answer.status == 400
-        assert sim.stats().output_url_auth_headers == 1
+        assert sim.stats().result_url_auth_headers == 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,10 +288,9 @@ async def test_job_ids_cannot_steer_outputs_out_of_the_folder(tmp_path: Path) ->
         hostile_ids = ["../../escape", "/etc/passwd", "..", "a/../../b", "sub/dir", ""]
         out = tmp_path / "nested" / "out"
         out.mkdir(parents=True)
-        # A deadline that only bounds a hang: each id must end as not found, never as timed out.
-        code = await wait_jobs(
-            hostile_ids, out=out, deadline=60.0, api_key=API_KEY, base_url=sim.base_url, environment=None
-        )
+        # A timeout that only bounds a hang: each id must end as not found, never as timed out.
+        connection = Connection(provider="landingai", api_key=API_KEY, base_url=sim.base_url)
+        code = await wait_jobs(connection, hostile_ids, out=out, timeout=60.0)
     assert code == 1  # unknown jobs: each fails alone
     written = [
         path for path in await anyio.to_thread.run_sync(lambda: list(tmp_path.rglob("*"))) if path.is_file()

@@ -1,0 +1,103 @@
+"""Job events, for progress displays and metrics: a tiny publish/subscribe bus.
+
+Listeners are plain callables run synchronously in the event loop; they must be quick. An exception
+in a listener is logged and otherwise ignored: a broken progress bar never breaks extraction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from .._errors import ADEError
+
+__all__ = [
+    "CreatePhase",
+    "CreateProgress",
+    "EventBus",
+    "EventKind",
+    "JobEvent",
+    "Listener",
+    "ProgressHook",
+]
+
+logger = logging.getLogger("ade_async")
+
+#: ``submitted`` (created, now watched), ``completed`` (result in hand), ``failed`` (the job
+#: failed, was cancelled or lost, or its result could not be fetched), ``timed_out``.
+EventKind: TypeAlias = Literal["submitted", "completed", "failed", "timed_out"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobEvent:
+    """Something happened to a job.
+
+    Attributes:
+        kind: what happened.
+        job_id: the job.
+        status: its status as last seen.
+        error: the error, for ``failed`` and ``timed_out``.
+    """
+
+    kind: EventKind
+    job_id: str
+    status: str
+    error: ADEError | None = None
+
+
+Listener: TypeAlias = Callable[[JobEvent], None]
+
+#: Where one create stands: ``admission`` (waiting for quota; nothing on the wire, safe to
+#: abandon), ``sending`` (a create is going out: from now on a job may exist), ``searching`` (its
+#: answer was lost; looking for its job; abandoning leaves the outcome unknown), ``created`` (the
+#: job exists and its id is known).
+CreatePhase: TypeAlias = Literal["admission", "sending", "searching", "created"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateProgress:
+    """One step of one create, as told to the caller's progress hook.
+
+    Attributes:
+        phase: the step (:data:`CreatePhase`).
+        match_key: for ``sending`` and ``searching``, what makes this create's job recognisable
+            later (the upload token), so a journal can find it after a crash; ``None`` when the
+            create carries none.
+        job_id: for ``created``, the job.
+    """
+
+    phase: CreatePhase
+    match_key: str | None = None
+    job_id: str | None = None
+
+
+#: Awaited at each step of a create; the create waits for it (a journal commits durably here).
+ProgressHook: TypeAlias = Callable[[CreateProgress], Awaitable[None]]
+
+
+class EventBus:
+    """Delivers each event to every subscribed listener."""
+
+    __slots__ = ("_listeners",)
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns a function that removes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event: JobEvent) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("an ade_async event listener raised; ignoring it")
