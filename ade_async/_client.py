@@ -1,10 +1,5 @@
-"""``ade_async.Client``: the public face. One provider, one connection, one engine per client.
-
-Entering the client opens the transport and a task group that owns the engine's tasks (the
-poller, the search for lost creates, creates on the wire); leaving it fails every pending waiter
-with :class:`ClientClosedError` and closes the transport. The work is the engine's
-(``ade_async._engine``); the vendor's is the provider's (``ade_async.providers``).
-"""
+"""``ade_async.Client``: the public face over one engine (``ade_async._engine``) and one provider
+(``ade_async.providers``); ``async with`` runs the engine (``run_engine``) and closes it."""
 
 from __future__ import annotations
 
@@ -17,6 +12,7 @@ import anyio
 
 from ._config import Timeouts, resolve_api_key, resolve_base_url
 from ._engine.batch import stream
+from ._engine.budgets import CREATE, limits_for
 from ._engine.clock import Clock, LoopClock
 from ._engine.engine import Engine, EngineConfig, run_engine
 from ._engine.events import EventBus, Listener, ProgressHook
@@ -66,7 +62,10 @@ class Client(anyio.AsyncContextManagerMixin, LowLevelCalls):
         environment: a region the provider names (ADE: ``"production"``, ``"eu"``).
         timeouts: connect, read and total timeouts.
         max_connections: the size of the HTTP connection pool.
-        rate_limit: how fast jobs may be created (:class:`RateLimit`); adaptive by default.
+        rate_limit: how fast jobs may be created (:class:`RateLimit`); by default the provider's,
+            else adaptive.
+        budget_limits: the provider's other budgets (``{"upload": RateLimit(...)}``); by default
+            the provider's documented ones, else adaptive.
         retry: how failed calls are retried (:class:`RetryPolicy`).
         poll: how the shared poller watches jobs (:class:`PollPolicy`).
         reconcile: how the job of a create whose answer was lost is looked for.
@@ -93,6 +92,7 @@ class Client(anyio.AsyncContextManagerMixin, LowLevelCalls):
         timeouts: Timeouts | None = None,
         max_connections: int = 100,
         rate_limit: RateLimit | None = None,
+        budget_limits: Mapping[str, RateLimit] | None = None,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
         reconcile: ReconcilePolicy | None = None,
@@ -120,7 +120,8 @@ class Client(anyio.AsyncContextManagerMixin, LowLevelCalls):
         )
         self._config = EngineConfig(
             provider=self._provider,
-            rate_limit=rate_limit if rate_limit is not None else RateLimit(),
+            rate_limit=rate_limit or self._provider.info.default_limits.get(CREATE, RateLimit()),
+            budget_limits=limits_for(self._provider.info, budget_limits or {}),
             retry=retry if retry is not None else RetryPolicy(),
             poll=poll if poll is not None else PollPolicy(),
             reconcile=reconcile if reconcile is not None else ReconcilePolicy(),

@@ -329,7 +329,7 @@ async def test_keys_share_one_hash_tag_all_expire_and_never_hold_the_key(redis_s
         result = await client.extract("# Invoice 1\n\nInvoice Number: INV-1\nTotal: 3.50\n", schema=SCHEMA)
         assert result.extraction["invoice_number"] == "INV-1"
         assert client.stats().admission.backend == "redis"
-        quota = "key-" + ApiKey(api_key).fingerprint()
+        quota = "key-" + ApiKey(api_key).fingerprint() + ".landingai.create"  # provider, budget
         log_key, leases_key, state_key = redis_keys("ade_async", quota)
         assert redis_server.command("ZCARD", log_key) == "1"
         await wait_until(lambda: redis_server.command("ZCARD", leases_key) == "0")  # the job's lease goes

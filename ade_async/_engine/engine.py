@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -26,7 +26,8 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._errors import ADEError, ClientClosedError, CreateOutcomeUnknownError
-from .admission import Admission, AdmissionGate
+from .admission import Admission
+from .budgets import CREATE, Budgets
 from .clock import Clock
 from .create import CreateSender
 from .events import EventBus
@@ -37,7 +38,6 @@ from .reconciler import Reconciler
 from .retry import RetryPolicy, read_retry_delay
 from .schedule import PollPolicy
 from .scheduler import PollScheduler
-from .shared_admission import SharedAdmissionGate
 from .stats import ClientStats, Counters
 from .types import JobPage, JobSnapshot
 from .watch import JobWatch
@@ -62,7 +62,9 @@ class EngineConfig:
 
     Attributes:
         provider: the vendor's translator.
-        rate_limit, retry, poll, reconcile: the client's policies.
+        rate_limit: the ``create`` budget's.
+        budget_limits: the provider's other budgets' (``upload``...), by name.
+        retry, poll, reconcile: the client's policies.
         clock: the time source.
         rng: the jitter source.
         key_fingerprint: names a shared quota after the key without showing it.
@@ -72,6 +74,7 @@ class EngineConfig:
 
     provider: Provider
     rate_limit: RateLimit
+    budget_limits: Mapping[str, RateLimit]
     retry: RetryPolicy
     poll: PollPolicy
     reconcile: ReconcilePolicy
@@ -135,13 +138,16 @@ class Engine:
         self.events = events
         # Jobs this client created (or adopted for a lost create of its own) that hold a slot.
         self.unfinished: set[str] = set()
-        self.gate: Admission
-        if rate_limit.backend is None:
-            self.gate = AdmissionGate(rate_limit, clock=clock, rng=rng)
-        else:
-            shared = SharedAdmissionGate(rate_limit, key_fingerprint=key_fingerprint, rng=rng)
-            task_group.start_soon(shared.run, name="ade_async shared admission")
-            self.gate = shared
+        self.budgets = Budgets(
+            {CREATE: rate_limit, **config.budget_limits},
+            provider=provider.info.name,
+            clock=clock,
+            rng=rng,
+            key_fingerprint=key_fingerprint,
+            task_group=task_group,
+        )
+        self.gate: Admission = self.budgets.gate(CREATE)
+        api.admit_with(lambda budget, request: self.budgets.send(api, budget, request))
         self.creator = CreateSender(
             provider=provider,
             api=api,
@@ -177,7 +183,7 @@ class Engine:
 
     def close(self) -> None:
         """Fail every waiter (admission, jobs, searches) with :class:`ClientClosedError`."""
-        self.gate.close(ClientClosedError("The client was closed while this create waited for admission."))
+        self.budgets.close(ClientClosedError("The client was closed while this call waited for admission."))
         self.scheduler.close(ClientClosedError("The client was closed before this job ended."))
         self.reconciler.close(
             ClientClosedError("The client was closed while it looked for the job of a lost create.")
@@ -192,7 +198,7 @@ class Engine:
         )
 
     def stats(self) -> ClientStats:
-        return ClientStats.snapshot(self.counters, self.gate.stats(), watched=self.scheduler.watching)
+        return ClientStats.snapshot(self.counters, self.budgets.stats(), watched=self.scheduler.watching)
 
     # --- reads --------------------------------------------------------------------------------------
 

@@ -103,11 +103,23 @@ class Api:
         transport: what moves the bytes.
     """
 
-    __slots__ = ("_retried", "transport")
+    __slots__ = ("_budgeted", "_retried", "transport")
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self._retried: Callable[[HttpRequest], Awaitable[Response]] | None = None
+        self._budgeted: Callable[[str, HttpRequest], Awaitable[Response]] | None = None
+
+    def admit_with(self, budgeted: Callable[[str, HttpRequest], Awaitable[Response]]) -> None:
+        """Route :meth:`send_within` through ``budgeted`` (the engine's per-budget gates)."""
+        self._budgeted = budgeted
+
+    async def send_within(self, budget: str, request: HttpRequest) -> Response:
+        """:meth:`send`, once admitted on the provider's ``budget`` (an upload, say), a 429 waited
+        out and sent again; without an engine (a bare ``Api``), just :meth:`send`."""
+        if self._budgeted is None:
+            return await self.send(request)
+        return await self._budgeted(budget, request)
 
     def retry_reads_with(self, retried: Callable[[HttpRequest], Awaitable[Response]]) -> None:
         """Route :meth:`read` through ``retried`` (the engine's reads, under the retry policy)."""

@@ -92,12 +92,13 @@ class RedisBackend:
         """The URL with any password replaced by ``***``: safe for logs and reprs."""
         return self._shown_url
 
-    def quota_for(self, key_fingerprint: str) -> str:
+    def quota_for(self, key_fingerprint: str, *, scope: str | None = None) -> str:
         """The quota name: the one given, else ``key-`` and the API key's fingerprint (16 hex
-        digits of its SHA-256; see ``ApiKey.fingerprint``)."""
-        if self.quota_name is not None:
-            return self.quota_name
-        return "key-" + key_fingerprint
+        digits of its SHA-256; see ``ApiKey.fingerprint``); then ``.`` and ``scope`` when given
+        (the engine passes ``<provider>.<budget>``: each provider's budgets are quotas of their
+        own, so an upload window never shares a log with creates, nor one vendor with another)."""
+        name = self.quota_name if self.quota_name is not None else "key-" + key_fingerprint
+        return name if scope is None else f"{name}.{scope}"
 
     def __repr__(self) -> str:
         name = "" if self.quota_name is None else f", quota_name={self.quota_name!r}"

@@ -82,6 +82,7 @@ class SharedAdmissionGate(RedisLink):
         options: RateLimit,
         *,
         key_fingerprint: str,
+        scope: str | None = None,
         rng: random.Random | None = None,
         redis_client: Redis | None = None,
     ) -> None:
@@ -91,7 +92,7 @@ class SharedAdmissionGate(RedisLink):
         self._options = options
         self._backend = backend
         self._rng = rng or random.Random()
-        self._quota = backend.quota_for(key_fingerprint)
+        self._quota = backend.quota_for(key_fingerprint, scope=scope)
         self._keys = redis_keys(backend.key_prefix, self._quota)
         if redis_client is None:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -96,7 +97,9 @@ class ClientStats:
             for) when its caller stopped waiting, e.g. by leaving ``extract_many`` early: they
             were let land because they are paid; the poller watches them until they end.
         abandoned_job_ids: the ids of the most recent of those jobs (up to 1,000).
-        admission: the admission gate's state.
+        admission: the ``create`` budget's admission gate (the one every provider has).
+        budgets: every budget's gate by name (``create``, and ``upload`` for a vendor that takes
+            uploads first), each with its own windows, pause and 429 count.
     """
 
     creates_sent: int
@@ -121,9 +124,12 @@ class ClientStats:
     jobs_abandoned: int
     abandoned_job_ids: tuple[str, ...]
     admission: AdmissionStats
+    budgets: Mapping[str, AdmissionStats]
 
     @classmethod
-    def snapshot(cls, counters: Counters, admission: AdmissionStats, *, watched: int) -> ClientStats:
+    def snapshot(
+        cls, counters: Counters, budgets: Mapping[str, AdmissionStats], *, watched: int
+    ) -> ClientStats:
         return cls(
             creates_sent=counters.creates_sent,
             creates_accepted=counters.creates_accepted,
@@ -146,5 +152,6 @@ class ClientStats:
             sweep_requests=counters.sweep_requests,
             jobs_abandoned=counters.jobs_abandoned,
             abandoned_job_ids=tuple(counters.abandoned),
-            admission=admission,
+            admission=budgets["create"],
+            budgets=dict(budgets),
         )

@@ -13,9 +13,29 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
+from .._engine.http import Api, FormField, HttpRequest, Response, decoded
+from .._engine.types import JobPage, JobSnapshot, JobState, ResultWarning, Staged, raise_unless_succeeded
 from ._base import Provider, ProviderInfo
 
-__all__ = ["DEFAULT_PROVIDER", "Provider", "ProviderInfo", "available", "get_provider"]
+# The kit for writing a provider: the interface, and the engine's types it translates into.
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "Api",
+    "FormField",
+    "HttpRequest",
+    "JobPage",
+    "JobSnapshot",
+    "JobState",
+    "Provider",
+    "ProviderInfo",
+    "Response",
+    "ResultWarning",
+    "Staged",
+    "available",
+    "decoded",
+    "get_provider",
+    "raise_unless_succeeded",
+]
 
 #: The provider of ``Client()`` with none named.
 DEFAULT_PROVIDER: Final = "landingai"

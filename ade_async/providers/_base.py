@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._engine.ratelimit import RateLimit
 from .._engine.retry import CreateVerdict, create_verdict
 from .._errors import ADEError, UnsupportedOperationError
 
@@ -54,6 +55,8 @@ class ProviderInfo:
         default_glob: which files of a folder the command takes by default.
         budgets: admission budgets -> what draws on them (``{"create": "job creates"}``). Every
             provider has ``create``; a vendor with uploads adds ``upload``.
+        default_limits: a budget's :class:`RateLimit` when the caller gives none (a documented
+            window, a cap on active jobs); a budget missing here is adaptive.
         can_cancel: whether the vendor can cancel a job (:meth:`Provider.cancel`).
         schema_rules: one line on which JSON Schemas the vendor takes, for help texts.
         created_status: the status a job has when its create was just accepted (shown until
@@ -72,6 +75,7 @@ class ProviderInfo:
     input_name: str = "document"
     default_glob: str = "*"
     budgets: Mapping[str, str] = field(default_factory=lambda: {"create": "job creates"})
+    default_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     can_cancel: bool = False
     schema_rules: str = ""
     created_status: str = "queued"
@@ -136,7 +140,9 @@ class Provider(abc.ABC):
     ) -> Staged:
         """Prepare a create: upload the document, register the schema, as the vendor needs.
 
-        The default keeps the bytes for the create itself (a vendor whose create carries them).
+        Calls that draw on a budget of their own go through ``api.send_within("upload", request)``
+        (admitted on that budget's gate, a 429 waited out). The default keeps the bytes for the
+        create itself (a vendor whose create carries them).
         """
         from .._engine.types import Staged
 
