@@ -216,7 +216,8 @@ class Client(anyio.AsyncContextManagerMixin, LowLevelCalls):
             resubmit_unknown: see above; ``None``: the client's ``ReconcilePolicy`` decides.
             admission_timeout: wait at most this long for create quota, then raise
                 :class:`AdmissionTimeoutError` (no job created); a create once sent is never cut.
-            on_progress: awaited at each step of the create (:class:`CreateProgress`): a journal
+            on_progress: awaited at each step of the create (:class:`CreateProgress`, ``staged``
+                ids included): a journal
                 records "sending" (with its match key) before the create goes out.
             prior: creates an earlier process sent for this document and never saw answered
                 (:class:`PriorCreate`): their job is looked for before anything is sent.

@@ -49,11 +49,12 @@ class JobEvent:
 
 Listener: TypeAlias = Callable[[JobEvent], None]
 
-#: Where one create stands: ``admission`` (waiting for quota; nothing on the wire, safe to
-#: abandon), ``sending`` (a create is going out: from now on a job may exist), ``searching`` (its
-#: answer was lost; looking for its job; abandoning leaves the outcome unknown), ``created`` (the
-#: job exists and its id is known).
-CreatePhase: TypeAlias = Literal["admission", "sending", "searching", "created"]
+#: Where one create stands: ``staged`` (the provider uploaded the document or registered the
+#: schema first: their ids, which a journal keeps), ``admission`` (waiting for quota; nothing on
+#: the wire, safe to abandon), ``sending`` (a create is going out: from now on a job may exist),
+#: ``searching`` (its answer was lost; looking for its job; abandoning leaves the outcome
+#: unknown), ``created`` (the job exists and its id is known).
+CreatePhase: TypeAlias = Literal["staged", "admission", "sending", "searching", "created"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,11 +67,15 @@ class CreateProgress:
             later (the upload token), so a journal can find it after a crash; ``None`` when the
             create carries none.
         job_id: for ``created``, the job.
+        file_id: for ``staged``, the id of the file the provider uploaded first (if it does).
+        schema_id: for ``staged``, the id of the schema the provider registered (if it does).
     """
 
     phase: CreatePhase
     match_key: str | None = None
     job_id: str | None = None
+    file_id: str | None = None
+    schema_id: str | None = None
 
 
 #: Awaited at each step of a create; the create waits for it (a journal commits durably here).

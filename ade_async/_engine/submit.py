@@ -74,6 +74,10 @@ async def submit(
     """
     from .._results import JobHandle
 
+    if staged.file_id or staged.schema_id:  # what the provider prepared: a journal keeps the ids
+        await _tell(
+            on_progress, CreateProgress(phase="staged", file_id=staged.file_id, schema_id=staged.schema_id)
+        )
     deadline = None if admission_timeout is None else engine.clock.now() + admission_timeout
     job_id, reconciled, duplicate = await _create_or_find(
         engine, staged, on_progress, resubmit_unknown, prior, deadline

@@ -443,7 +443,7 @@ class _Run:
                 state.phase = _Phase.SEARCHING
                 if self.stopping:
                     state.scope.cancel()
-            else:  # created: committed before anything else happens to it (the core shields this)
+            elif phase == "created":  # committed before anything else happens to it (shielded)
                 state.phase = _Phase.AWAITING
                 await self.journal.record(item.key, State.SUBMITTED, job_id=progress.job_id)
 
