@@ -260,6 +260,7 @@ header .when, .note, footer { color: var(--muted); }
   align-items: start; }
 figure { margin: 12px 0 20px; }
 figure svg { display: block; width: 100%; height: auto; }
+figure h3 { font-size: 15px; margin: 0 0 2px; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 2px; }
 figure.empty { border: 1px dashed var(--line); border-radius: 6px; padding: 14px; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 14px; }
@@ -528,8 +529,12 @@ def _settings_table(figures: Figures) -> str:
 # --- charts --------------------------------------------------------------------------------------------
 
 
-def _figure(chart_id: str, svg: str, caption: str) -> str:
-    return f'<figure class="chart" id="chart-{chart_id}">{svg}<figcaption>{_e(caption)}</figcaption></figure>'
+def _figure(chart_id: str, title: str, svg: str, caption: str) -> str:
+    # The title is the page's, not the chart's: the legend above the plot gets the whole width.
+    return (
+        f'<figure class="chart" id="chart-{chart_id}"><h3>{_e(title)}</h3>{svg}'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _empty(chart_id: str, why: str) -> str:
@@ -541,6 +546,7 @@ def _canvas(chart_id: str, height: float = 2.9) -> Iterator[tuple[Axes, io.Strin
     """A fresh figure (no pyplot: no global state, nothing shown), saved as SVG on exit."""
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     style = {
         "svg.fonttype": "none",  # text stays text: smaller, sharp, searchable
@@ -557,6 +563,9 @@ def _canvas(chart_id: str, height: float = 2.9) -> Iterator[tuple[Axes, io.Strin
     with matplotlib.rc_context(cast(Any, style)):
         figure = Figure(figsize=(10, height), dpi=96, layout="constrained")
         axes = figure.add_subplot()
+        # Every y axis counts things: whole ticks, written 20,000 rather than 20000.
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         buffer = io.StringIO()
         yield axes, buffer
         figure.savefig(buffer, format="svg", metadata={"Date": None})
@@ -641,14 +650,13 @@ def _window_chart(timeline: Timeline, window: WindowPeaks, rate_limited: int, nu
         axes.set_xlim(0, xs[-1] + width)
         axes.set_xlabel(label)
         axes.set_ylabel(f"creates per {window.period:g} s")
-        axes.set_title(f"Creates against the quota window {name}", loc="left", fontsize=11)
         _legend(axes)
     caption = (
         f"The most creates answered in any {window.period:g}-second stretch ending in each {_per(timeline)} "
         f"interval; the dashed line is the quota ({name}), which the client may not cross. Highest: "
         f"{window.highest:,}. Red ticks: creates answered 429."
     )
-    return _figure(chart_id, _svg(buffer), caption)
+    return _figure(chart_id, f"Creates against the quota window {name}", _svg(buffer), caption)
 
 
 def _adaptive_chart(timeline: Timeline, rate_limited: int) -> str:
@@ -679,14 +687,13 @@ def _adaptive_chart(timeline: Timeline, rate_limited: int) -> str:
         axes.set_xlim(0, xs[-1] + width)
         axes.set_xlabel(label)
         axes.set_ylabel(f"creates per {_per(timeline)}")
-        axes.set_title("Creates per interval (quota learned)", loc="left", fontsize=11)
         _legend(axes)
     caption = (
         f"Creates answered with a job in each {_per(timeline)} interval. No --rate was given, so the client "
         "learned the quota from 429s: the dashed line is the pace it allowed itself. Red ticks: creates "
         "answered 429."
     )
-    return _figure("creates", _svg(buffer), caption)
+    return _figure("creates", "Creates per interval (quota learned)", _svg(buffer), caption)
 
 
 def math_nan(value: float | None) -> float:
@@ -722,14 +729,13 @@ def _draw_in_flight(chart_id: str, figures: Figures) -> str | None:
         axes.set_xlim(0, xs[-1] + width)
         axes.set_xlabel(label)
         axes.set_ylabel("jobs")
-        axes.set_title("Jobs in flight against the cap", loc="left", fontsize=11)
         _legend(axes)
     caption = (
         f"The most jobs in flight at once in each {_per(timeline)} interval (from the create's send to the "
         f"job's end seen). Highest: {max(timeline.in_flight):,}"
         + (f"; cap {cap:,}." if cap is not None else ".")
     )
-    return _figure(chart_id, _svg(buffer), caption)
+    return _figure(chart_id, "Jobs in flight against the cap", _svg(buffer), caption)
 
 
 def _draw_requests(chart_id: str, figures: Figures) -> str | None:
@@ -752,14 +758,13 @@ def _draw_requests(chart_id: str, figures: Figures) -> str | None:
         axes.set_ylim(bottom=0)
         axes.set_xlabel(label)
         axes.set_ylabel(f"requests per {_per(timeline)}")
-        axes.set_title("Requests by kind", loc="left", fontsize=11)
         _legend(axes)
     caption = (
         f"Requests sent in each {_per(timeline)} interval, by kind (totals in the legend): creates (429s "
         "included), polls of single jobs, sweeps of the active-job lists, searches for the jobs of lost "
         "creates, results fetched."
     )
-    return _figure(chart_id, _svg(buffer), caption)
+    return _figure(chart_id, "Requests by kind", _svg(buffer), caption)
 
 
 def _histogram_figure(chart_id: str, values: Distribution, title: str, unit: str, colour: str) -> str:
@@ -784,15 +789,21 @@ def _histogram_figure(chart_id: str, values: Distribution, title: str, unit: str
         ):
             if value is not None:
                 axes.axvline(
-                    value, color="#333a45", linestyle=style, linewidth=1.3, label=f"{name} {value:.3g} s"
+                    value, color="#333a45", linestyle=style, linewidth=1.3, label=f"{name} {_seconds(value)}"
                 )
         axes.set_xlim(0, (values.edges[-1] if values.edges[-1] > 0 else 1) * 1.03)  # p99 may be the edge
         axes.set_xlabel(unit)
         axes.set_ylabel("inputs")
-        axes.set_title(title, loc="left", fontsize=11)
         _legend(axes)
     caption = (
-        f"{values.count:,} inputs: p50 {values.p50:.3g} s, p90 {values.p90:.3g} s, p99 {values.p99:.3g} s, "
-        f"max {values.max:.3g} s."
+        f"{values.count:,} inputs: p50 {_seconds(values.p50)}, p90 {_seconds(values.p90)}, "
+        f"p99 {_seconds(values.p99)}, max {_seconds(values.max)}; {unit}."
     )
-    return _figure(chart_id, _svg(buffer), caption)
+    return _figure(chart_id, title, _svg(buffer), caption)
+
+
+def _seconds(value: float | None) -> str:
+    """A duration for a person: 0.042 s, 3.1 s, 48 s, 1,350 s."""
+    if value is None:
+        return "-"
+    return f"{value:.2g} s" if value < 10 else f"{value:,.0f} s"

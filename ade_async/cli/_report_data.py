@@ -213,7 +213,8 @@ def compute_figures(out: Path, store: JournalStore) -> Figures:
     this_run: dict[str, int] = {}
     for row in inputs:
         this_run[row[0]] = this_run.get(row[0], 0) + 1
-    times_unknown = sum(1 for row in inputs if row[1] is None and row[2] is None and row[4] is None)
+    # Inputs with a job (running or done) whose create's answer has no time: an older journal's.
+    times_unknown = sum(1 for row in inputs if row[0] in ("completed", "submitted") and row[2] is None)
 
     marks = store.rows(_MARKS_SQL, (run.id,)) if run is not None else []
     samples = store.rows(_SAMPLES_SQL, (run.id,)) if run is not None else []
