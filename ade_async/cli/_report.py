@@ -637,14 +637,18 @@ def _window_chart(timeline: Timeline, window: WindowPeaks, rate_limited: int, nu
     name = _rate(window.count, window.period)
     chart_id = f"window-{number}"
     with _canvas(chart_id) as (axes, buffer):
+        # A run that keeps to the quota runs along its line: the data is drawn over it, and shaded.
+        steps = _steps(xs, window.peaks, width)
         axes.step(
-            *_steps(xs, window.peaks, width),
+            *steps,
             where="post",
             color=_BLUE,
-            linewidth=1.6,
+            linewidth=1.8,
+            zorder=3,
             label=f"most creates in any {window.period:g} s",
         )
-        axes.axhline(window.count, color=_RED, linestyle="--", linewidth=1.4, label=f"quota {name}")
+        axes.fill_between(*steps, step="post", color=_BLUE, alpha=0.15, zorder=2)
+        axes.axhline(window.count, color=_RED, linestyle="--", linewidth=1.2, zorder=4, label=f"quota {name}")
         _mark_429s(axes, timeline, xs, width, rate_limited)
         axes.set_ylim(0, max(window.count, window.highest) * 1.15 + 1)
         axes.set_xlim(0, xs[-1] + width)
@@ -654,7 +658,7 @@ def _window_chart(timeline: Timeline, window: WindowPeaks, rate_limited: int, nu
     caption = (
         f"The most creates answered in any {window.period:g}-second stretch ending in each {_per(timeline)} "
         f"interval; the dashed line is the quota ({name}), which the client may not cross. Highest: "
-        f"{window.highest:,}. Red ticks: creates answered 429."
+        f"{window.highest:,}. {_ticks(rate_limited)}"
     )
     return _figure(chart_id, f"Creates against the quota window {name}", _svg(buffer), caption)
 
@@ -690,10 +694,15 @@ def _adaptive_chart(timeline: Timeline, rate_limited: int) -> str:
         _legend(axes)
     caption = (
         f"Creates answered with a job in each {_per(timeline)} interval. No --rate was given, so the client "
-        "learned the quota from 429s: the dashed line is the pace it allowed itself. Red ticks: creates "
-        "answered 429."
+        f"learned the quota from 429s: the dashed line is the pace it allowed itself. {_ticks(rate_limited)}"
     )
     return _figure("creates", "Creates per interval (quota learned)", _svg(buffer), caption)
+
+
+def _ticks(rate_limited: int) -> str:
+    if not rate_limited:
+        return "No create was answered 429."
+    return f"Red ticks: the {rate_limited:,} creates answered 429 (each paused every create)."
 
 
 def math_nan(value: float | None) -> float:
