@@ -3,6 +3,7 @@ real browser (headless Chromium over the DevTools protocol, on loopback)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from PIL import Image
 from report_journal import build_journal
 
 from ade_async.cli._extract import _public_url
-from ade_async.cli._journal import SCHEMA_VERSION, JournalStore
+from ade_async.cli._journal import SCHEMA_VERSION, Journal, JournalStore, State
 from ade_async.cli._report import render_html, report_path, write_report
 from ade_async.cli._report_data import (
     MAX_BUCKETS,
@@ -269,6 +270,44 @@ def test_a_version_2_journal_is_migrated_in_place_with_its_times_unknown(tmp_pat
     page = write_report(tmp_path).read_text()
     assert "holds no run with timings" in page
     assert "bad scan" in page
+
+
+async def test_notes_ride_along_with_changes_and_never_cost_a_transaction_of_their_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+
+    def marks() -> int:
+        with sqlite3.connect(path) as db:
+            count: int = db.execute("SELECT COUNT(*) FROM marks").fetchone()[0]
+            return count
+
+    def broken(store: JournalStore) -> None:
+        raise RuntimeError("a note that cannot be written")
+
+    async with Journal(path) as journal:
+        await journal.record("a.md", State.QUEUED)
+        before = journal.transactions
+        for i in range(50):  # 429s of a busy moment
+            journal.note(
+                functools.partial(JournalStore.write_mark, kind="rate_limited", at=float(i), key="a.md")
+            )
+        assert marks() == 0  # nothing written yet: nobody waits for a note
+        await journal.record("a.md", State.SUBMITTING, upload_token="t1")
+        assert journal.transactions == before + 1  # the change's commit carried the 50 notes
+        assert marks() == 50
+        # A note that fails never fails the change it rode with; the notes beside it are dropped.
+        journal.note(broken)
+        await journal.record("a.md", State.SUBMITTED, job_id="job-1")
+        record = await journal.get("a.md")
+        assert record is not None
+        assert record.state is State.SUBMITTED
+        # An idle journal commits its notes when asked (the command does it every 30 s at most).
+        journal.note(lambda store: store.write_mark("rate_limited", at=99.0))
+        await journal.flush()
+        assert marks() == 51
+        journal.note(lambda store: store.write_mark("rate_limited", at=100.0))
+    assert marks() == 52  # the last ones are committed as the journal closes
 
 
 # --- the figures' arithmetic ---------------------------------------------------------------------------
