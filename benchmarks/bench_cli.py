@@ -18,18 +18,22 @@ t = 0, plus the shortest job. Measured:
   the command's journal thread with 1,000 inputs at a time (group commit: wall time per input, and
   changes per transaction);
 * peak RSS of the command, and the machine's load average before and after (other work on a 2-core
-  machine skews every figure: run it twice, at a quiet moment).
+  machine skews every figure: run it twice, at a quiet moment);
+* the run report: the command runs with ``--no-report`` (the figures above are the run's alone),
+  then ``ade-async report OUT`` is timed on its own, and the page's size noted. ``--keep DIR``
+  keeps the documents and the output folder (with ``report.html``) in DIR.
 
 Each run appends a row to ``benchmarks/results/cli-runs.json`` (with ``--label``, the commit and the
 load) and rewrites the command's section of ``benchmarks/RESULTS.md`` from the latest rows. Run from
 the repository root::
 
-    python benchmarks/bench_cli.py [--files 5000] [--rate 200] [--label after]
+    python benchmarks/bench_cli.py [--files 5000] [--rate 200] [--label after] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -114,9 +118,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--label", default="", help="a word for this run's row (e.g. before, after)")
+    parser.add_argument("--keep", type=Path, default=None, help="work in this (empty) folder and keep it")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch)
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            root = args.keep
+            root.mkdir(parents=True, exist_ok=True)
         docs = root / "docs"
         for i in range(args.files):
             folder = docs / f"batch-{i // 500:02d}"
@@ -134,7 +143,7 @@ def main() -> None:
         ) as url:
             command = [sys.executable, "-m", "ade_async", "extract", str(docs), "--schema", str(schema)]
             command += ["--out", str(root / "out"), "--rate", quota, "--api-key", SIM_KEY, "--base-url", url]
-            command += ["--quiet", "--json"]
+            command += ["--quiet", "--json", "--no-report"]
             environment = {**os.environ, LOOP_LAG_ENV: "1"}
             load_before = os.getloadavg()[0]
             # The simulator is a child too, but it is reaped only after this: the delta is the command's.
@@ -157,6 +166,10 @@ def main() -> None:
             if process.returncode != 0:
                 raise RuntimeError(f"ade-async exited {process.returncode}: {stderr}")
             summary = json.loads(stdout)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ade_async", "report", str(root / "out")], check=True)
+        report_s = time.perf_counter() - started
+        report_bytes = (root / "out" / ".ade-async" / "report.html").stat().st_size
         outputs = sum(1 for _ in (root / "out").rglob("*.json"))
     bound = lower_bound(args.files, args.rate)
     lag = summary.get("loop_lag", {})
@@ -178,6 +191,8 @@ def main() -> None:
         "load_before": load_before,
         "load_after": load_after,
         "outputs": outputs,
+        "report_s": report_s,
+        "report_bytes": report_bytes,
         "summary": summary,
     }
     path = write_results("cli", figures)
@@ -194,6 +209,7 @@ def main() -> None:
     print(f"  peak RSS of the command: {peak / 1024:.0f} MB; outputs written: {outputs}")
     print(f"  load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}")
     print(f"  requests: {summary['requests']}")
+    print(f"  run report: `ade-async report` {report_s:.2f} s, {report_bytes / 1e3:.0f} KB")
     print(f"raw figures: {path}; RESULTS.md updated")
 
 

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import anyio
 
@@ -42,9 +42,20 @@ __all__ = ["CreateSender", "PhaseHook", "SendPhase"]
 
 logger = logging.getLogger("ade_async")
 
-#: ``admission``: waiting for quota, nothing on the wire; ``sending``: a create is going out.
-SendPhase: TypeAlias = Literal["admission", "sending"]
-PhaseHook: TypeAlias = Callable[[SendPhase], Awaitable[None]]
+#: ``admission``: waiting for quota, nothing on the wire; ``sending``: a create is going out;
+#: ``rate_limited``: it was answered 429 (nothing made; it waits for admission again).
+SendPhase: TypeAlias = Literal["admission", "sending", "rate_limited"]
+
+
+class PhaseHook(Protocol):
+    """Awaited at each step of a create; for ``rate_limited``, with the server's ``retry_after``
+    hint (if any) and the pause the gate now keeps (seconds from now)."""
+
+    def __call__(
+        self, phase: SendPhase, /, *, retry_after: float | None = None, paused_for: float | None = None
+    ) -> Awaitable[None]: ...
+
+
 #: Starts a task in the client's task group (``TaskGroup.start_soon``).
 Spawn: TypeAlias = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
@@ -101,6 +112,8 @@ class CreateSender:
         ``on_phase("admission")`` is awaited before each wait for admission (nothing is on the
         wire; safe to abandon), and ``on_phase("sending")`` once admission is granted, just before
         each POST: from then on a job may exist (a journal records that moment durably).
+        ``on_phase("rate_limited", retry_after=..., paused_for=...)`` is awaited when a create was
+        answered 429, before it waits for admission again (a run report marks those moments).
 
         From admission to the create's answer is one exception-safe scope: whatever happens in
         between (a hook that raises, a cancellation, a bug), the admission is handed back if the
@@ -130,6 +143,9 @@ class CreateSender:
                     verdict = self._settle_failure(flight, error)
                     if verdict is CreateVerdict.RATE_LIMITED:
                         front = True
+                        if on_phase is not None:
+                            hint = error.retry_after if isinstance(error, RateLimitError) else None
+                            await on_phase("rate_limited", retry_after=hint, paused_for=flight.paused_for)
                         continue
                     if verdict is CreateVerdict.UNKNOWN:
                         raise _unknown_outcome(staged, match_key, flight.sent_at, error) from error
@@ -245,7 +261,7 @@ class _Flight:
     create never left is handed back; one whose create left without an answer is kept counted.
     """
 
-    __slots__ = ("_gate", "_grant", "_handed_over", "_sent", "_settled", "sent_at")
+    __slots__ = ("_gate", "_grant", "_handed_over", "_sent", "_settled", "paused_for", "sent_at")
 
     def __init__(self, gate: Admission, grant: Grant) -> None:
         self._gate = gate
@@ -254,6 +270,7 @@ class _Flight:
         self._settled = False
         self._handed_over = False
         self.sent_at = 0.0  # Unix time just before the POST
+        self.paused_for: float | None = None  # after a 429: the gate's pause, seconds from then
 
     def sent(self) -> None:
         self._gate.sent(self._grant)
@@ -270,7 +287,7 @@ class _Flight:
 
     def rate_limited(self, retry_after: float | None) -> None:
         self._settled = True
-        self._gate.on_rate_limited(self._grant, retry_after)
+        self.paused_for = self._gate.on_rate_limited(self._grant, retry_after)
 
     def unanswered(self) -> None:
         self._settled = True

@@ -39,22 +39,32 @@ class JobEvent:
         job_id: the job.
         status: its status as last seen.
         error: the error, for ``failed`` and ``timed_out``.
+        detected_within: for ``completed`` and ``failed``, an upper bound in seconds on how long
+            the job had already ended when the client saw it end: the time since the last
+            answer that showed it not ended (a poll, a sweep of the active lists, or the
+            acceptance of its create). ``None`` when no answer showed it running (a job watched
+            by id, or adopted after a lost create, and already over at its first poll), or when
+            it was not seen to end (lost, or its watch failed). A run report's "detection
+            delay" histogram is made of these.
     """
 
     kind: EventKind
     job_id: str
     status: str
     error: ADEError | None = None
+    detected_within: float | None = None
 
 
 Listener: TypeAlias = Callable[[JobEvent], None]
 
-#: Where one create stands: ``staged`` (the provider uploaded the document or registered the
-#: schema first: their ids, which a journal keeps), ``admission`` (waiting for quota; nothing on
-#: the wire, safe to abandon), ``sending`` (a create is going out: from now on a job may exist),
-#: ``searching`` (its answer was lost; looking for its job; abandoning leaves the outcome
-#: unknown), ``created`` (the job exists and its id is known).
-CreatePhase: TypeAlias = Literal["staged", "admission", "sending", "searching", "created"]
+#: Where one create stands: ``staged`` (the provider uploaded the document or registered the schema first:
+#: their ids, which a journal keeps), ``admission`` (waiting for quota; nothing on the wire, safe to
+#: abandon), ``sending`` (a create is going out: from now on a job may exist), ``rate_limited`` (that
+#: create was answered 429: no job was made, the admission gate pauses every waiter, and this create waits
+#: for admission again, at the head of the queue), ``searching`` (its answer was lost; looking for its job;
+#: abandoning leaves the outcome unknown), ``created`` (the job exists and its id is known). A hook that
+#: handles some phases should ignore the ones it does not know: later versions may add more.
+CreatePhase: TypeAlias = Literal["staged", "admission", "sending", "rate_limited", "searching", "created"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +79,10 @@ class CreateProgress:
         job_id: for ``created``, the job.
         file_id: for ``staged``, the id of the file the provider uploaded first (if it does).
         schema_id: for ``staged``, the id of the schema the provider registered (if it does).
+        retry_after: for ``rate_limited``, the wait the server asked for (``Retry-After``), in
+            seconds, if it said.
+        paused_for: for ``rate_limited``, how long the admission gate now pauses every create,
+            in seconds from this moment (the server's hint, or a backoff of the client's).
     """
 
     phase: CreatePhase
@@ -76,6 +90,8 @@ class CreateProgress:
     job_id: str | None = None
     file_id: str | None = None
     schema_id: str | None = None
+    retry_after: float | None = None
+    paused_for: float | None = None
 
 
 #: Awaited at each step of a create; the create waits for it (a journal commits durably here).

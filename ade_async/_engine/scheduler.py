@@ -226,6 +226,7 @@ class PollScheduler:
                 status = active.get(job_id)
                 if status is not None:
                     watch.status = status
+                    watch.alive_at = now
                     watch.sweep_misses = 0  # visible in the lists (any list lag is over)
                     if not self._schedule.is_polling(job_id):
                         self._schedule.on_running(job_id, now)  # its own poll can wait
@@ -308,8 +309,10 @@ class PollScheduler:
         watch.last = job
         watch.garbled = 0
         if not job.is_terminal:
-            self._schedule.on_running(job_id, self._clock.now())
+            watch.alive_at = self._clock.now()
+            self._schedule.on_running(job_id, watch.alive_at)
             return
+        watch.ended_seen_at = self._clock.now()
         self._schedule.forget(job_id)
         try:
             result = await self._provider.fetch_result(self._api, job)
@@ -394,10 +397,25 @@ class PollScheduler:
             return  # nobody waits: its end only freed its slot (counted when it timed out)
         if error is None:
             self._counters.jobs_completed += 1
-            self._events.publish(JobEvent(kind="completed", job_id=job_id, status=watch.status))
+            self._events.publish(
+                JobEvent(
+                    kind="completed",
+                    job_id=job_id,
+                    status=watch.status,
+                    detected_within=watch.detected_within,
+                )
+            )
             return
         self._counters.jobs_failed += 1
-        self._events.publish(JobEvent(kind="failed", job_id=job_id, status=watch.status, error=error))
+        self._events.publish(
+            JobEvent(
+                kind="failed",
+                job_id=job_id,
+                status=watch.status,
+                error=error,
+                detected_within=watch.detected_within,
+            )
+        )
         if not isinstance(error, JobError):
             logger.debug("job %s: %s", job_id, error)
 

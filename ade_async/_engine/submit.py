@@ -2,8 +2,9 @@
 
 The steps, each told to the caller's progress hook (:class:`~ade_async.CreateProgress`), which the
 create waits for (a journal commits there): ``admission`` before each wait for quota, ``sending``
-just before each POST (with the create's match key), ``searching`` when an answer was lost and its
-job is looked for, ``created`` once the job id is known.
+just before each POST (with the create's match key), ``rate_limited`` when a create was answered
+429 (it then waits for admission again), ``searching`` when an answer was lost and its job is
+looked for, ``created`` once the job id is known.
 
 In-flight slots: a created job holds its create's slot until it is seen to end. A create whose
 answer was lost keeps its slot while its job is looked for: found, the slot passes to that job;
@@ -83,6 +84,8 @@ async def submit(
         engine, staged, on_progress, resubmit_unknown, prior, deadline
     )
     watch = engine.watch(job_id, timeout=timeout)
+    if not reconciled and watch.alive_at is None:
+        watch.alive_at = engine.clock.now()  # just accepted: a new job has not ended
     engine.counters.jobs_submitted += 1
     engine.events.publish(JobEvent(kind="submitted", job_id=job_id, status=watch.status))
     handle: JobHandle[T] = JobHandle(
@@ -141,8 +144,17 @@ async def _create_or_find(
     while True:
         request, match_key = engine.provider.create_request(staged)
 
-        async def phase(step: SendPhase, key: str | None = match_key) -> None:
-            await _tell(on_progress, CreateProgress(phase=step, match_key=key))
+        async def phase(
+            step: SendPhase,
+            *,
+            retry_after: float | None = None,
+            paused_for: float | None = None,
+            key: str | None = match_key,
+        ) -> None:
+            await _tell(
+                on_progress,
+                CreateProgress(phase=step, match_key=key, retry_after=retry_after, paused_for=paused_for),
+            )
 
         try:
             job_id = await engine.creator.send(

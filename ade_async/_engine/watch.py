@@ -29,7 +29,9 @@ class JobWatch:
     """
 
     __slots__ = (
+        "alive_at",
         "deadline",
+        "ended_seen_at",
         "future",
         "garbled",
         "job_id",
@@ -64,3 +66,15 @@ class JobWatch:
         # sweep lists it again.
         self.sweep_misses = 0
         self.garbled = 0  # answers in a row whose body did not match the API
+        # The clock's time of the last answer that showed the job not ended (a poll, a sweep, the
+        # create's acceptance), and of the poll that showed it ended: their difference bounds how
+        # late its end was seen (JobEvent.detected_within).
+        self.alive_at: float | None = None
+        self.ended_seen_at: float | None = None
+
+    @property
+    def detected_within(self) -> float | None:
+        """At most how long the job had ended when its end was seen (``None``: unknown)."""
+        if self.alive_at is None or self.ended_seen_at is None:
+            return None
+        return max(0.0, self.ended_seen_at - self.alive_at)

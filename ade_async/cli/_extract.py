@@ -9,6 +9,13 @@ An input whose create was sent but never answered (lost, or the process died) is
 the upload token its journal row holds and adopted when found; it is sent again only with
 ``--resubmit-unknown``, and then reported as a possible duplicate.
 
+What a run report needs is journaled on the way, at no extra commit: each input's moments ride on
+its state changes (:class:`~._journal.Moments`), 429s and a sample of the client's counters every
+second are notes that join the journal's next commit, and the run's settings and summary open and
+close a row of their own. At the end the report is written to ``OUT/.ade-async/report.html``
+(:mod:`._report`; skipped with ``--no-report``, or with a line saying why when the ``report``
+extra is not installed).
+
 Interrupts: the first Ctrl-C (or SIGTERM) stops submitting, lets creates already on the wire get
 their answer (and journals their job ids), and exits 3; the jobs go on server-side and a re-run
 collects them. A second Ctrl-C exits at once; the journal is consistent at every moment.
@@ -40,15 +47,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, Final, NamedTuple
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
 
 from .._client import Client
-from .._engine.events import CreateProgress
+from .._engine.events import CreateProgress, JobEvent
 from .._engine.ratelimit import RateLimit, RedisBackend
 from .._engine.reconcile import ReconcilePolicy
+from .._engine.stats import ClientStats
 from .._engine.submit import PriorCreate
 from .._errors import (
     ADEError,
@@ -64,7 +73,7 @@ from .._results import JobHandle
 from .._schema import schema_to_dict
 from ..providers import Provider, get_provider
 from ._discover import JOURNAL_DIR, Input, UsageError, check_arguments, discover_in_thread
-from ._journal import Action, Journal, JournalVersionError, Record, State, plan, settings_digest
+from ._journal import Action, Journal, JournalVersionError, Moments, Record, State, plan, settings_digest
 from ._looplag import probe_from_environment
 from ._outputs import TempNames, error_document, remove_stale_temporaries, write_atomic
 from ._progress import ProgressReporter, Tally, choose_mode
@@ -74,6 +83,11 @@ __all__ = ["ExitCode", "ExtractOptions", "run_extract"]
 
 #: Inputs in progress at once when --max-in-flight is not given.
 _DEFAULT_WINDOW = 1000
+
+#: Seconds between two samples of the client's counters (the report's requests over time).
+_SAMPLE_INTERVAL: Final = 1.0
+#: An idle run (every job waiting server-side) commits its queued notes this often at least.
+_NOTES_FLUSH_INTERVAL: Final = 30.0
 
 
 class ExitCode(enum.IntEnum):
@@ -110,6 +124,7 @@ class ExtractOptions:
     quiet: bool = False
     max_size: int = 50 * 1024 * 1024
     progress_interval: float = 10.0
+    report: bool = True  # --no-report: False
 
 
 class _Phase(enum.Enum):
@@ -167,10 +182,31 @@ async def run_extract(
                     stdout=stdout,
                     stderr=stderr,
                 )
-                return await run.main()
+                code = await run.main()
         except JournalVersionError as exc:
             print(f"ade-async: {exc}", file=stderr)
             return ExitCode.USAGE
+        if options.report and run.run_id is not None:
+            # Still holding the folder's lock; the journal is closed, everything committed.
+            await _write_report(out, quiet=options.quiet, stderr=stderr)
+        return code
+
+
+async def _write_report(out: Path, *, quiet: bool, stderr: IO[str]) -> None:
+    """Write OUT/.ade-async/report.html in a worker thread; a failure is said, never fatal."""
+    from ._report import ReportUnavailable, write_report
+
+    try:
+        path = await anyio.to_thread.run_sync(write_report, out)
+    except ReportUnavailable as exc:
+        if not quiet:
+            print(f"ade-async: report skipped: {exc}", file=stderr, flush=True)
+        return
+    except Exception as exc:  # the run's outcome stands; only its picture is missing
+        print(f"ade-async: could not write the report: {type(exc).__name__}: {exc}", file=stderr, flush=True)
+        return
+    if not quiet:
+        print(f"ade-async: report {path}", file=stderr, flush=True)
 
 
 class _Run:
@@ -206,12 +242,22 @@ class _Run:
         self.fatal: ADEError | None = None
         self.interrupted = False
         self.probe = probe_from_environment()  # benchmarks only: how long the loop stalls
+        self.run_id: int | None = None  # this run's row in the journal, once the client is up
+        self.limit: RateLimit | None = None
+        # Job id -> (Unix time its end was seen, JobEvent.detected_within), until _finish takes it.
+        self.ended: dict[str, tuple[float, float | None]] = {}
 
     async def main(self) -> int:
         try:
             async with self._client() as client:
+                run_id = await self.journal.begin_run(
+                    provider=self.provider.info.name, settings=self._settings(client)
+                )
+                self.run_id = run_id
+                self._note_sample(client.stats())  # the counters' zero: the report's first bucket
                 await self._process(client)
                 stats = client.stats()
+                self._note_sample(stats)
         except UsageError as exc:
             print(f"ade-async: {exc}", file=self.stderr)
             return ExitCode.USAGE
@@ -219,8 +265,71 @@ class _Run:
             print(f"ade-async: {exc}", file=self.stderr)
             return ExitCode.USAGE
         code = self._exit_code()
-        self._summarise(code, stats)
+        summary = self._summarise(code, stats)
+        with anyio.CancelScope(shield=True):
+            await self.journal.end_run(run_id, exit_code=int(code), summary=summary)
         return code
+
+    def _settings(self, client: Client) -> dict[str, Any]:
+        """What the report shows of this run's settings. Never the key: each item is named here."""
+        options, limit = self.options, self.limit
+        assert limit is not None
+        return {
+            "provider": self.provider.info.name,
+            "api": self.provider.info.title,
+            "base_url": _public_url(client.base_url),
+            "simulated": options.simulate,
+            # The quota in force: --rate windows (none: adaptive, learned from 429s).
+            "windows": [[count, period] for count, period in limit.windows],
+            "adaptive": limit.is_adaptive,
+            "safety_margin": limit.safety_margin,
+            "max_in_flight": options.max_in_flight or _DEFAULT_WINDOW,
+            "shared_quota": options.redis_url is not None,
+            "quota_name": options.quota_name,
+            "job_timeout": options.job_timeout,
+            "search_time": options.search_time,
+            "model": options.model,
+            "strict": options.strict,
+            "retry_failed": options.retry_failed,
+            "resubmit_unknown": options.resubmit_unknown,
+            "inputs": [str(path) for path in options.inputs],
+            "schema": str(options.schema),
+            "out": str(self.out),
+        }
+
+    def _note_sample(self, stats: ClientStats) -> None:
+        """The client's counters now, as a journal note (committed with the next change)."""
+        at = time.time()
+        values: dict[str, float | None] = {
+            "creates_sent": stats.creates_sent,
+            "creates_rate_limited": stats.creates_rate_limited,
+            "polls_sent": stats.polls_sent,
+            "sweep_requests": stats.sweep_requests,
+            "reconcile_requests": stats.reconcile_requests,
+            "results_fetched": stats.results_fetched,
+            "reads_sent": stats.reads_sent,
+            "in_flight": stats.admission.in_flight,
+            "waiting": stats.admission.waiting,
+            "adaptive_rate": stats.admission.adaptive_rate,
+        }
+        self.journal.note(lambda store: store.write_sample(at, values))
+
+    async def _sample(self, client: Client) -> None:
+        """Sample the counters every second; while no change commits them, flush now and then."""
+        committed = self.journal.transactions
+        flushed = time.monotonic()
+        while True:
+            await anyio.sleep(_SAMPLE_INTERVAL)  # a pace, not a synchronisation
+            self._note_sample(client.stats())
+            if time.monotonic() - flushed >= _NOTES_FLUSH_INTERVAL:
+                if self.journal.transactions == committed:
+                    await self.journal.flush()  # idle: one commit per interval, for crash's sake
+                committed, flushed = self.journal.transactions, time.monotonic()
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        """A job was seen to end: when, for the journal's moments (``_finish`` takes it)."""
+        if event.kind in ("completed", "failed"):
+            self.ended[event.job_id] = (time.time(), event.detected_within)
 
     def _rate_limit(self) -> RateLimit:
         """The --rate, --max-in-flight, --safety-margin, --redis and --quota-name options."""
@@ -236,6 +345,7 @@ class _Run:
         limit = RateLimit(windows=options.rates, max_in_flight=options.max_in_flight, backend=backend)
         if options.safety_margin is not None:
             limit = dataclasses.replace(limit, safety_margin=options.safety_margin)
+        self.limit = limit
         return limit
 
     @contextlib.asynccontextmanager
@@ -298,6 +408,8 @@ class _Run:
             client.note_known_jobs(await self.journal.job_ids())
             watchers.start_soon(self._watch_signals)
             watchers.start_soon(reporter.run)
+            watchers.start_soon(self._sample, client)
+            unsubscribe = client.subscribe(self._on_job_event)
             # The interpreter's, the libraries' and the client's objects live as long as the run:
             # frozen, the collector's full passes skip them. Those passes hold the GIL, so they
             # stall the loop; at 5,000 files they were the largest stalls left (30-40 ms of CPU
@@ -308,6 +420,7 @@ class _Run:
                 await self._feed(client)
             finally:
                 gc.unfreeze()
+                unsubscribe()
                 watchers.cancel_scope.cancel()
 
     async def _feed(self, client: Client) -> None:
@@ -403,19 +516,21 @@ class _Run:
             # A create of an earlier run was never answered: look for its job before sending again.
             prior = _prior_create(record)
         else:
-            if (
+            # A version 1 journal holds no token to look for: the earlier create may have landed.
+            duplicate = (
                 record is not None
                 and record.state is State.SUBMITTING
                 and record.content_sha256 == inspected.digest
-            ):
-                # A version 1 journal holds no token to look for: the earlier create may have landed.
-                self.tally.possible_duplicates += 1
+            )
             await self.journal.restart(
                 item.key,
                 source=str(item.source),
                 content_sha256=inspected.digest,
                 settings_sha256=self.settings,
             )
+            if duplicate:
+                self.tally.possible_duplicates += 1
+                self._note_duplicate(item.key)  # after the restart, which clears the flag
         return await self._create(client, item, inspected.content, state, prior)
 
     async def _create(
@@ -423,11 +538,15 @@ class _Run:
     ) -> JobHandle[Any] | None:
         """Create the input's job, journaling each step: its handle, or ``None`` if it failed."""
 
+        admission_at: float | None = None  # when this input first waited for the quota
+
         async def on_progress(progress: CreateProgress) -> None:
+            nonlocal admission_at
             phase = progress.phase
             if phase == "admission":
                 # Waiting for quota (at first, or again after a 429): nothing is on the wire.
                 state.phase = _Phase.ADMISSION
+                admission_at = time.time() if admission_at is None else admission_at
                 if self.stopping:
                     state.scope.cancel()  # after an interrupt, nothing new is sent
             elif phase == "sending":
@@ -435,17 +554,33 @@ class _Run:
                 # and the POST waits until the change (with the token it carries) is committed.
                 state.phase = _Phase.SENDING
                 await self.journal.record(
-                    item.key, State.SUBMITTING, new_submission=True, upload_token=progress.match_key
+                    item.key,
+                    State.SUBMITTING,
+                    new_submission=True,
+                    upload_token=progress.match_key,
+                    moments=Moments(admission_at=admission_at, sent_at=time.time()),
                 )
+            elif phase == "rate_limited":
+                # Answered 429: no job, the gate pauses. For the report, a note (no commit of its
+                # own); the input's state stays "submitting" until the create is sent again.
+                self._note_rate_limited(item.key, progress)
             elif phase == "searching":
                 # Its answer was lost: a job may exist. Abandoning the search is safe (the journal
                 # keeps the token; the next run looks again), waiting it out on an interrupt is not.
                 state.phase = _Phase.SEARCHING
                 if self.stopping:
                     state.scope.cancel()
-            elif phase == "created":  # committed before anything else happens to it (shielded)
+            elif phase == "created":
+                # Committed before anything else happens to it (the core shields this). Its time
+                # is the gate's: an accepted create counts in the quota from its answer.
                 state.phase = _Phase.AWAITING
-                await self.journal.record(item.key, State.SUBMITTED, job_id=progress.job_id)
+                await self.journal.record(
+                    item.key,
+                    State.SUBMITTED,
+                    job_id=progress.job_id,
+                    moments=Moments(answered_at=time.time()),
+                )
+            # A phase this version does not know is only news: nothing to journal.
 
         # While in ADMISSION or SEARCHING an interrupt cancels this item's scope; once the create
         # is on the wire (SENDING) it is left to land, so its job id gets journaled.
@@ -475,6 +610,8 @@ class _Run:
             self.tally.outcome_unknown += 1
             self.tally.possible_duplicates += exc.resubmissions > 0
             await self._fail(item, "submit", exc, job_id=None, state=State.UNKNOWN)
+            if exc.resubmissions > 0:
+                self._note_duplicate(item.key)
             return None
         except ADEError as exc:
             await self._fail(item, "submit", exc, job_id=None)
@@ -491,7 +628,18 @@ class _Run:
             self.tally.submitting -= 1
         self.tally.reconciled += handle.reconciled
         self.tally.possible_duplicates += handle.possible_duplicate
+        if handle.possible_duplicate:
+            self._note_duplicate(item.key)
         return handle
+
+    def _note_duplicate(self, key: str) -> None:
+        self.journal.note(lambda store: store.mark_possible_duplicate(key))
+
+    def _note_rate_limited(self, key: str, progress: CreateProgress) -> None:
+        at, hint, pause = time.time(), progress.retry_after, progress.paused_for
+        self.journal.note(
+            lambda store: store.write_mark("rate_limited", at=at, key=key, retry_after=hint, paused_for=pause)
+        )
 
     async def _finish(self, item: Input, handle: JobHandle[Any]) -> None:
         try:
@@ -503,7 +651,7 @@ class _Run:
             self._stop_for(exc)
             return
         except ADEError as exc:
-            await self._fail(item, "job", exc, job_id=handle.job_id)
+            await self._fail(item, "job", exc, job_id=handle.job_id, moments=self._ended(handle.job_id))
             return
         try:
             # Synced to disk (with a stale error file's removal) before the journal says done.
@@ -513,8 +661,21 @@ class _Run:
             # a re-run collects the result by job id (no new job) once the output can be written.
             await self._fail(item, "write", exc, job_id=handle.job_id, journal=False)
             return
-        await self.journal.record(item.key, State.COMPLETED, job_id=handle.job_id)
+        ended = self._ended(handle.job_id)
+        await self.journal.record(
+            item.key,
+            State.COMPLETED,
+            job_id=handle.job_id,
+            moments=Moments(
+                ended_at=ended.ended_at, detected_within=ended.detected_within, written_at=time.time()
+            ),
+        )
         self.tally.completed += 1
+
+    def _ended(self, job_id: str) -> Moments:
+        """When ``job_id`` was seen to end (now, if no event said: a failure before any poll)."""
+        at, within = self.ended.pop(job_id, (time.time(), None))
+        return Moments(ended_at=at, detected_within=within)
 
     async def _fail(
         self,
@@ -525,15 +686,20 @@ class _Run:
         job_id: str | None,
         state: State = State.FAILED,
         journal: bool = True,
+        moments: Moments | None = None,
     ) -> None:
+        error_file: str | None = None  # relative to OUT, for the report's links
         if item.error_output is None:
             print(f"ade-async: {item.source}: {error}", file=self.stderr)
         else:
             document = error_document(source=item.source, stage=stage, error=error, job_id=job_id)
             try:
                 await write_atomic(item.error_output, document, names=self.names)  # synced, then journaled
+                with contextlib.suppress(ValueError):  # always inside OUT; a link must not leave it
+                    error_file = item.error_output.relative_to(self.out).as_posix()
             except OSError as exc:  # the error file itself could not be written: say so, go on
                 print(f"ade-async: cannot write {item.error_output}: {exc.strerror}", file=self.stderr)
+        message = f"{type(error).__name__}: {error}"
         if journal:  # False: the journal keeps what it holds (a job to collect again)
             await self.journal.record(
                 item.key,
@@ -542,7 +708,14 @@ class _Run:
                 settings_sha256=self.settings,
                 job_id=job_id,
                 stage=stage,
-                error=f"{type(error).__name__}: {error}",
+                error=message,
+                moments=moments,
+                error_file=error_file,
+            )
+        else:  # its state stays; why it failed is only for the report: a note
+            key = item.key
+            self.journal.note(
+                lambda store: store.write_failure_note(key, stage=stage, error=message, error_file=error_file)
             )
         self.tally.failed += 1
 
@@ -598,7 +771,9 @@ class _Run:
             return ExitCode.SOME_FAILED
         return ExitCode.OK
 
-    def _summarise(self, code: int, stats: Any) -> None:
+    def _summarise(self, code: int, stats: Any) -> dict[str, Any]:
+        """Print the summary (and, with ``--json``, its machine-readable form); return the latter,
+        which the journal keeps as the run's summary."""
         t = self.tally
         elapsed = time.monotonic() - t.started
         journal = self.out / JOURNAL_DIR / "journal.sqlite"
@@ -630,32 +805,44 @@ class _Run:
             lines.append(f"  stopped by the API: {self.fatal}")
         if not self.options.quiet or code != ExitCode.OK:
             print("\n".join(lines), file=self.stderr, flush=True)
+        summary: dict[str, Any] = {
+            "exit_code": int(code),
+            "inputs": t.total,
+            "completed": t.completed,
+            "skipped": t.skipped,
+            "failed": t.failed,
+            "pending": t.pending,
+            "possible_duplicates": t.possible_duplicates,
+            "reconciled": t.reconciled,
+            "outcome_unknown": t.outcome_unknown,
+            "elapsed_s": round(elapsed, 3),
+            "out": str(self.out),
+            "journal": str(journal),
+            "requests": {
+                "creates_sent": stats.creates_sent,
+                "creates_rate_limited": stats.creates_rate_limited,
+                "polls_sent": stats.polls_sent,
+                "sweep_requests": stats.sweep_requests,
+                "reconcile_requests": stats.reconcile_requests,
+                "results_fetched": stats.results_fetched,
+            },
+            "fatal_error": None if self.fatal is None else str(self.fatal),
+        }
+        if self.probe is not None:
+            summary["loop_lag"] = self.probe.summary()
         if self.options.json:
-            summary = {
-                "exit_code": int(code),
-                "inputs": t.total,
-                "completed": t.completed,
-                "skipped": t.skipped,
-                "failed": t.failed,
-                "pending": t.pending,
-                "possible_duplicates": t.possible_duplicates,
-                "reconciled": t.reconciled,
-                "outcome_unknown": t.outcome_unknown,
-                "elapsed_s": round(elapsed, 3),
-                "out": str(self.out),
-                "journal": str(journal),
-                "requests": {
-                    "creates_sent": stats.creates_sent,
-                    "creates_rate_limited": stats.creates_rate_limited,
-                    "polls_sent": stats.polls_sent,
-                    "sweep_requests": stats.sweep_requests,
-                    "reconcile_requests": stats.reconcile_requests,
-                },
-                "fatal_error": None if self.fatal is None else str(self.fatal),
-            }
-            if self.probe is not None:
-                summary["loop_lag"] = self.probe.summary()
             print(msgspec.json.encode(summary).decode(), file=self.stdout, flush=True)
+        return summary
+
+
+def _public_url(url: str) -> str:
+    """``url`` without what may be a secret (user and password, query, fragment)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _prior_create(record: Record) -> PriorCreate:

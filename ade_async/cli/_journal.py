@@ -40,33 +40,51 @@ If that shared transaction fails, each of its changes is tried again in a transa
 so a change that cannot be written fails alone. :class:`JournalStore` is the synchronous layer the
 thread uses; tests and tools may use it directly, one thread at a time.
 
+What a run report needs (``ade-async report``, schema version 3) is kept beside the states, at no
+extra commit: the moments of each input's life ride on the changes that already happen (the time
+it began waiting for the quota and the time its create was sent go with ``submitting``, the answer's
+with ``submitted``, the job's end and the result's writing with ``completed``); each run is a row
+of ``runs`` (its provider, settings without the key, and at the end its summary); 429s and the
+pauses they caused go to ``marks``, and a snapshot of the client's counters every second to
+``samples``. Those last, and a few flags, are *notes* (:meth:`Journal.note`): nobody waits for
+them, and the journal's thread writes them inside the next transaction it commits anyway, so
+they add no transaction while the run is busy. A note is telemetry, not a state: a crash may lose
+the notes not yet committed, never a change. Older journals are migrated in place; their missing
+moments stay ``NULL``, which the report shows as unknown.
+
 :func:`plan` is the resume decision, a pure function.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import hashlib
+import logging
 import queue
 import re
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Generic, Self, TypeVar, cast
+from typing import Any, Final, Generic, Self, TypeVar, cast
 
 import anyio
 import anyio.from_thread
+import msgspec
 
 __all__ = [
+    "SAMPLE_FIELDS",
     "Action",
     "Journal",
     "JournalProviderError",
     "JournalStore",
     "JournalVersionError",
+    "Moments",
+    "Note",
     "Record",
     "State",
     "plan",
@@ -75,13 +93,52 @@ __all__ = [
 
 T = TypeVar("T")
 
+logger = logging.getLogger("ade_async")
+
+#: A write nobody waits for: run by the journal's thread inside the next transaction it commits.
+Note = Callable[["JournalStore"], None]
+
+#: The client's counters a sample keeps (``samples`` columns besides ``run_id`` and ``at``):
+#: cumulative request counts, and the admission gate's state at that moment.
+SAMPLE_FIELDS: Final = (
+    "creates_sent",
+    "creates_rate_limited",
+    "polls_sent",
+    "sweep_requests",
+    "reconcile_requests",
+    "results_fetched",
+    "reads_sent",
+    "in_flight",
+    "waiting",
+    "adaptive_rate",
+)
+
 #: The most changes and reads one batch (one transaction) takes. Its callers all wake at once when
 #: it commits, and each then runs on the loop until its next wait: an unbounded batch (hundreds at
 #: the start of a big run) would make that one long stall.
 MAX_BATCH: Final = 128
 
-#: 1: the first journal; 2: upload tokens and the first send time of each input's creates.
-SCHEMA_VERSION: Final = 2
+#: 1: the first journal; 2: upload tokens and the first send time of each input's creates;
+#: 3: what a run report needs (each input's moments, runs, 429 marks, counter samples).
+SCHEMA_VERSION: Final = 3
+
+#: Columns version 3 added to ``inputs`` (``NULL`` in a migrated journal: unknown). Times are Unix
+#: seconds: ``admission_at`` the input's create began waiting for the quota, ``sent_at`` its last
+#: create left, ``answered_at`` that create was answered with a job id, ``ended_at`` the job was
+#: seen to end, ``written_at`` its result was written; ``detected_within`` bounds how late the end
+#: was seen (see ``JobEvent.detected_within``); ``error_file`` is the ``.error.json`` of a failure,
+#: relative to the output folder.
+_REPORT_COLUMNS: Final = (
+    ("run_id", "INTEGER"),
+    ("admission_at", "REAL"),
+    ("sent_at", "REAL"),
+    ("answered_at", "REAL"),
+    ("ended_at", "REAL"),
+    ("detected_within", "REAL"),
+    ("written_at", "REAL"),
+    ("error_file", "TEXT"),
+    ("possible_duplicate", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class JournalVersionError(Exception):
@@ -99,6 +156,29 @@ class State(enum.StrEnum):
     SUBMITTED = "submitted"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moments:
+    """When steps of an input's life happened (Unix seconds), written with the change that
+    follows them; a moment not given leaves the one recorded. See ``_REPORT_COLUMNS``."""
+
+    admission_at: float | None = None
+    sent_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    detected_within: float | None = None
+    written_at: float | None = None
+
+    def values(self) -> tuple[float | None, ...]:
+        return (
+            self.admission_at,
+            self.sent_at,
+            self.answered_at,
+            self.ended_at,
+            self.detected_within,
+            self.written_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +257,17 @@ class Journal(anyio.AsyncContextManagerMixin):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        #: Transactions committed that held changes (a group commit counts once).
+        #: Transactions committed that held changes or notes (a group commit counts once).
         self.transactions = 0
         self._queue: queue.SimpleQueue[_Op[object] | None] = queue.SimpleQueue()
+        # Appended in the event loop, taken in the journal's thread (deque ends are thread-safe).
+        self._notes: collections.deque[Note] = collections.deque()
         self._closed = False
+
+    @property
+    def notes_pending(self) -> int:
+        """Notes not yet committed (see :meth:`note`)."""
+        return len(self._notes)
 
     @property
     def backlog(self) -> int:
@@ -234,6 +321,8 @@ class Journal(anyio.AsyncContextManagerMixin):
         error: str | None = None,
         new_submission: bool = False,
         upload_token: str | None = None,
+        moments: Moments | None = None,
+        error_file: str | None = None,
     ) -> None:
         """Record a state change; returns once it is committed (see :meth:`JournalStore.record`)."""
 
@@ -249,6 +338,8 @@ class Journal(anyio.AsyncContextManagerMixin):
                 error=error,
                 new_submission=new_submission,
                 upload_token=upload_token,
+                moments=moments,
+                error_file=error_file,
             )
 
         await self._call(change, writes=True)
@@ -270,6 +361,33 @@ class Journal(anyio.AsyncContextManagerMixin):
     async def temp_tag(self) -> str:
         """The output folder's tag for temporary file names (see :meth:`JournalStore.temp_tag`)."""
         return await self._call(JournalStore.temp_tag, writes=True)
+
+    async def begin_run(self, *, provider: str, settings: Mapping[str, Any]) -> int:
+        """Open this run's row; every change from now on carries its id (:meth:`JournalStore.begin_run`)."""
+        return await self._call(
+            lambda store: store.begin_run(provider=provider, settings=settings), writes=True
+        )
+
+    async def end_run(self, run_id: int, *, exit_code: int, summary: Mapping[str, Any]) -> None:
+        """Close this run's row with its exit code and summary (and commit every note queued)."""
+        await self._call(
+            lambda store: store.end_run(run_id, exit_code=exit_code, summary=summary), writes=True
+        )
+
+    def note(self, write: Note) -> None:
+        """Queue a write nobody waits for: it is committed inside the next transaction the
+        journal's thread runs (with the changes of that batch), or when the journal closes.
+
+        For telemetry only (a 429's moment, a sample of counters): a crash may lose the notes
+        not yet committed. Never for a state change that a later step relies on."""
+        if self._closed:
+            raise RuntimeError(f"the journal {self.path} is closed")
+        self._notes.append(write)
+
+    async def flush(self) -> None:
+        """Commit the notes queued so far, in a transaction of their own if no change comes to
+        carry them (an idle run calls this now and then, so a crash loses little)."""
+        await self._call(_nothing, writes=True)
 
     async def _call(self, call: Callable[[JournalStore], T], *, writes: bool) -> T:
         if self._closed:
@@ -303,14 +421,39 @@ class Journal(anyio.AsyncContextManagerMixin):
                         break
                 ops = [op for op in batch if op is not None]
                 closing = len(ops) < len(batch)
-                self._apply(store, ops)
+                # Notes queued so far ride along with this batch's changes (none with mere reads).
+                self._apply(store, ops, self._take_notes() if any(op.writes for op in ops) else [])
                 if ops:
                     anyio.from_thread.run_sync(_release, ops)
+            self._write_notes(store, self._take_notes())  # those queued after the last change
         finally:
             store.close()
 
-    def _apply(self, store: JournalStore, ops: list[_Op[object]]) -> None:
-        """Run ``ops`` in order: reads alone, changes in one transaction, each op's error its own."""
+    def _take_notes(self) -> list[Note]:
+        notes: list[Note] = []
+        with contextlib.suppress(IndexError):
+            while True:
+                notes.append(self._notes.popleft())
+        return notes
+
+    def _write_notes(self, store: JournalStore, notes: list[Note]) -> None:
+        """Notes alone, in one transaction; if that fails they are dropped (telemetry), logged."""
+        if not notes:
+            return
+        try:
+            with store.transaction():
+                for write in notes:
+                    write(store)
+        except Exception:
+            logger.warning(
+                "the journal could not record %d report notes; dropping them", len(notes), exc_info=True
+            )
+            return
+        self.transactions += 1
+
+    def _apply(self, store: JournalStore, ops: list[_Op[object]], notes: list[Note]) -> None:
+        """Run ``ops`` in order: reads alone, changes in one transaction (``notes`` first, in the
+        same transaction), each op's error its own."""
         if not any(op.writes for op in ops):
             for op in ops:
                 try:
@@ -320,14 +463,17 @@ class Journal(anyio.AsyncContextManagerMixin):
             return
         try:
             with store.transaction():
+                for write in notes:
+                    write(store)
                 for op in ops:
                     op.result = op.call(store)
         except Exception as exc:
-            if len(ops) == 1:
+            if len(ops) == 1 and not notes:
                 ops[0].error = exc
                 return
             for op in ops:  # one change that cannot be written must not fail the others
-                self._apply(store, [op])
+                self._apply(store, [op], [])
+            self._write_notes(store, notes)  # nor can a note (telemetry: dropped if it fails)
             return
         self.transactions += 1
 
@@ -396,8 +542,43 @@ class JournalStore:
                 detail TEXT,
                 at REAL NOT NULL
             );
+            CREATE TABLE IF NOT EXISTS runs (
+                id INTEGER PRIMARY KEY,
+                started_at REAL NOT NULL,
+                ended_at REAL,
+                provider TEXT NOT NULL,
+                settings TEXT NOT NULL,
+                exit_code INTEGER,
+                summary TEXT
+            );
+            CREATE TABLE IF NOT EXISTS marks (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER,
+                at REAL NOT NULL,
+                kind TEXT NOT NULL,
+                key TEXT,
+                retry_after REAL,
+                paused_for REAL
+            );
+            CREATE TABLE IF NOT EXISTS samples (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER,
+                at REAL NOT NULL,
+                creates_sent INTEGER,
+                creates_rate_limited INTEGER,
+                polls_sent INTEGER,
+                sweep_requests INTEGER,
+                reconcile_requests INTEGER,
+                results_fetched INTEGER,
+                reads_sent INTEGER,
+                in_flight INTEGER,
+                waiting INTEGER,
+                adaptive_rate REAL
+            );
             """
         )
+        #: The run whose changes this store writes now (:meth:`begin_run`); ``None`` outside a run.
+        self.run_id: int | None = None
         self._migrate()
 
     def _migrate(self) -> None:
@@ -417,6 +598,10 @@ class JournalStore:
                 self._db.execute("ALTER TABLE inputs ADD COLUMN upload_tokens TEXT")
             if "first_sent_at" not in columns:
                 self._db.execute("ALTER TABLE inputs ADD COLUMN first_sent_at REAL")
+            # Versions 1 and 2 kept no moments: added empty, which the report shows as unknown.
+            for name, kind in _REPORT_COLUMNS:
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE inputs ADD COLUMN {name} {kind}")
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -477,12 +662,16 @@ class JournalStore:
         error: str | None = None,
         new_submission: bool = False,
         upload_token: str | None = None,
+        moments: Moments | None = None,
+        error_file: str | None = None,
     ) -> None:
         """Record a state change in a transaction of its own, committed when this returns.
 
         ``upload_token`` (with ``submitting``) is added to the input's tokens, and the first one
         sets ``first_sent_at``: what a later run needs to find the job of a create it never saw
-        answered."""
+        answered. ``moments`` and ``error_file`` (a failure's ``.error.json``, relative to the
+        output folder) are kept for the run report; the change also carries the current run's
+        id (:meth:`begin_run`)."""
         with self.transaction():
             self.write_record(
                 key,
@@ -495,6 +684,8 @@ class JournalStore:
                 error=error,
                 new_submission=new_submission,
                 upload_token=upload_token,
+                moments=moments,
+                error_file=error_file,
             )
 
     def write_record(
@@ -510,14 +701,19 @@ class JournalStore:
         error: str | None = None,
         new_submission: bool = False,
         upload_token: str | None = None,
+        moments: Moments | None = None,
+        error_file: str | None = None,
     ) -> None:
         """:meth:`record`'s writes, inside the caller's :meth:`transaction`."""
         now = time.time()
+        times = (moments or _NO_MOMENTS).values()
         exists = self._db.execute("SELECT 1 FROM inputs WHERE key = ?", (key,)).fetchone() is not None
         if not exists:
             self._db.execute(
                 "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, job_id, stage,"
-                " error, submissions, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " error, submissions, updated_at, run_id, admission_at, sent_at, answered_at, ended_at,"
+                " detected_within, written_at, error_file)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     source or key,
@@ -529,14 +725,22 @@ class JournalStore:
                     error,
                     1 if new_submission else 0,
                     now,
+                    self.run_id,
+                    *times,
+                    error_file,
                 ),
             )
         else:
+            # One statement, as before version 3: the moments cost no extra write.
             self._db.execute(
                 "UPDATE inputs SET state = ?, job_id = COALESCE(?, job_id), stage = ?, error = ?,"
                 " source = COALESCE(?, source), content_sha256 = COALESCE(?, content_sha256),"
                 " settings_sha256 = COALESCE(?, settings_sha256),"
-                " submissions = submissions + ?, updated_at = ? WHERE key = ?",
+                " submissions = submissions + ?, updated_at = ?, run_id = COALESCE(?, run_id),"
+                " admission_at = COALESCE(?, admission_at), sent_at = COALESCE(?, sent_at),"
+                " answered_at = COALESCE(?, answered_at), ended_at = COALESCE(?, ended_at),"
+                " detected_within = COALESCE(?, detected_within), written_at = COALESCE(?, written_at),"
+                " error_file = ? WHERE key = ?",
                 (
                     state,
                     job_id,
@@ -547,6 +751,9 @@ class JournalStore:
                     settings_sha256,
                     1 if new_submission else 0,
                     now,
+                    self.run_id,
+                    *times,
+                    error_file,
                     key,
                 ),
             )
@@ -575,12 +782,15 @@ class JournalStore:
         """:meth:`restart`'s writes, inside the caller's :meth:`transaction`."""
         now = time.time()
         self._db.execute(
-            "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
+            "INSERT INTO inputs (key, source, content_sha256, settings_sha256, state, updated_at, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET source = excluded.source,"
             " content_sha256 = excluded.content_sha256, settings_sha256 = excluded.settings_sha256,"
             " state = excluded.state, job_id = NULL, stage = NULL, error = NULL,"
-            " upload_tokens = NULL, first_sent_at = NULL, updated_at = excluded.updated_at",
-            (key, source, content_sha256, settings_sha256, State.QUEUED, now),
+            " upload_tokens = NULL, first_sent_at = NULL, updated_at = excluded.updated_at,"
+            " run_id = excluded.run_id, admission_at = NULL, sent_at = NULL, answered_at = NULL,"
+            " ended_at = NULL, detected_within = NULL, written_at = NULL, error_file = NULL,"
+            " possible_duplicate = 0",
+            (key, source, content_sha256, settings_sha256, State.QUEUED, now, self.run_id),
         )
         self._db.execute(
             "INSERT INTO events (key, state, job_id, detail, at) VALUES (?, ?, NULL, NULL, ?)",
@@ -601,6 +811,66 @@ class JournalStore:
         )
         return tag
 
+    # --- what a run report needs -----------------------------------------------------------------------
+
+    def begin_run(self, *, provider: str, settings: Mapping[str, Any]) -> int:
+        """Open a run's row (its provider and settings: never the API key) and return its id;
+        changes written from now on carry it. Inside the caller's :meth:`transaction`."""
+        cursor = self._db.execute(
+            "INSERT INTO runs (started_at, provider, settings) VALUES (?, ?, ?)",
+            (time.time(), provider, msgspec.json.encode(dict(settings)).decode()),
+        )
+        assert cursor.lastrowid is not None
+        self.run_id = cursor.lastrowid
+        return self.run_id
+
+    def end_run(self, run_id: int, *, exit_code: int, summary: Mapping[str, Any]) -> None:
+        """Close a run's row: when it ended, its exit code, and the summary it printed."""
+        self._db.execute(
+            "UPDATE runs SET ended_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+            (time.time(), exit_code, msgspec.json.encode(dict(summary)).decode(), run_id),
+        )
+
+    def write_mark(
+        self,
+        kind: str,
+        *,
+        at: float,
+        key: str | None = None,
+        retry_after: float | None = None,
+        paused_for: float | None = None,
+    ) -> None:
+        """A moment of the run's pace: ``rate_limited`` (a create answered 429, the input's
+        ``key``, the server's ``retry_after`` hint and the gate's pause that followed)."""
+        self._db.execute(
+            "INSERT INTO marks (run_id, at, kind, key, retry_after, paused_for) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.run_id, at, kind, key, retry_after, paused_for),
+        )
+
+    def write_sample(self, at: float, values: Mapping[str, float | None]) -> None:
+        """The client's counters at ``at`` (the names in :data:`SAMPLE_FIELDS`; others ignored)."""
+        self._db.execute(
+            f"INSERT INTO samples (run_id, at, {', '.join(SAMPLE_FIELDS)})"
+            f" VALUES (?, ?, {', '.join('?' * len(SAMPLE_FIELDS))})",
+            (self.run_id, at, *(values.get(name) for name in SAMPLE_FIELDS)),
+        )
+
+    def mark_possible_duplicate(self, key: str) -> None:
+        """The input was sent again while an earlier create of it may have made a job."""
+        self._db.execute("UPDATE inputs SET possible_duplicate = 1 WHERE key = ?", (key,))
+
+    def write_failure_note(self, key: str, *, stage: str, error: str, error_file: str | None) -> None:
+        """Why an input failed, where its state stays as it is (a result that could not be
+        written: its job stays ``submitted``, for a re-run to collect)."""
+        self._db.execute(
+            "UPDATE inputs SET stage = ?, error = ?, error_file = ? WHERE key = ?",
+            (stage, error, error_file, key),
+        )
+
+    def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read (for the run report, which only reads)."""
+        return self._db.execute(sql, parameters).fetchall()
+
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())
 
@@ -614,6 +884,9 @@ class JournalStore:
     def transaction(self) -> _Transaction:
         """``with store.transaction():`` one ``BEGIN IMMEDIATE ... COMMIT`` (rolled back on error)."""
         return _Transaction(self._db)
+
+
+_NO_MOMENTS: Final = Moments()
 
 
 class _Transaction:

@@ -3,6 +3,7 @@
 Subcommands::
 
     ade-async extract INPUT... --schema FILE --out DIR [options]   bulk extraction, resumable
+    ade-async report OUT [--json]                                  the run report of an output folder
     ade-async jobs list [--status S] [--limit N]                  the API key's jobs
     ade-async jobs get JOB_ID                                      one job, as JSON
     ade-async jobs wait JOB_ID... --out DIR                        wait for jobs, write their results
@@ -22,13 +23,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import anyio
+import msgspec
 
 from .._parsing import argument_type, parse_rate
 from ..providers import DEFAULT_PROVIDER, available
 from ._extract import ExitCode, ExtractOptions, run_extract
 from ._jobs import Connection, cancel_job, get_job, list_jobs, print_providers, wait_jobs
+from ._journal import JournalVersionError
 
 __all__ = ["main"]
 
@@ -233,6 +237,12 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     extract.add_argument("--quiet", action="store_true", help="no progress display")
     extract.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write the run report OUT/.ade-async/report.html at the end (see `ade-async report`)",
+    )
+    extract.add_argument(
         "--max-size", type=argument_type(_positive_int, "size"), default=50 * 1024 * 1024, metavar="BYTES"
     )
     extract.add_argument(
@@ -240,6 +250,24 @@ def _parser() -> argparse.ArgumentParser:
         type=argument_type(_positive_float, "interval"),
         default=10.0,
         help=argparse.SUPPRESS,
+    )
+
+    report = commands.add_parser(
+        "report",
+        help="write the run report of an output folder (OUT/.ade-async/report.html)",
+        description=(
+            "Write OUT/.ade-async/report.html from the journal of `ade-async extract ... --out OUT`: one "
+            "self-contained HTML file (it opens offline) with charts of the latest run's pace against "
+            "the quota, jobs in flight, job times and requests, and tables of outcomes, failures, "
+            "pending inputs, runs and settings. The charts need the report extra: "
+            "pip install 'ade-async[report]'. Exit codes: 0 written, 2 no journal, or the extra missing."
+        ),
+    )
+    report.add_argument("out", type=Path, metavar="OUT", help="an output folder of ade-async extract")
+    report.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report's figures as JSON on stdout instead (needs no extra)",
     )
 
     jobs = commands.add_parser("jobs", help="list, show or wait for jobs of this API key")
@@ -285,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "providers":
         return print_providers(sys.stdout)
+    if args.command == "report":
+        return run_report(args.out, json=args.json, stdout=sys.stdout, stderr=sys.stderr)
     key_file: Path | None = getattr(args, "api_key_file", None)
     if key_file is not None:
         try:
@@ -332,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             quiet=args.quiet,
             max_size=args.max_size,
             progress_interval=args.progress_interval,
+            report=args.report,
         )
         return anyio.run(run_extract, options)
     connection = Connection(
@@ -344,6 +375,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs_command == "cancel":
         return anyio.run(lambda: cancel_job(connection, args.job_id))
     return anyio.run(lambda: wait_jobs(connection, args.job_ids, out=args.out, timeout=args.timeout))
+
+
+def run_report(out: Path, *, json: bool, stdout: IO[str], stderr: IO[str]) -> int:
+    """``ade-async report OUT``: write the HTML report (or print its figures with ``json``)."""
+    from ._report import NoJournalError, ReportUnavailable, read_figures, write_report
+
+    try:
+        if json:
+            figures = read_figures(out)
+            print(msgspec.json.encode(figures).decode(), file=stdout, flush=True)
+            return ExitCode.OK
+        path = write_report(out)
+    except (NoJournalError, ReportUnavailable, JournalVersionError) as exc:
+        print(f"ade-async: {exc}", file=stderr)
+        return ExitCode.USAGE
+    print(f"ade-async: report {path}", file=stderr)
+    return ExitCode.OK
 
 
 def entry_point() -> None:
